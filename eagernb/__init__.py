@@ -1,0 +1,84 @@
+"""eagernb: typed tasks, static workflows and eager async workflows, made for notebooks.
+
+>>> from eagernb import task, eager
+>>> @task
+... def add_one(x: int) -> int:
+...     return x + 1
+>>> @eager
+... async def wf(x: int) -> int:
+...     return await add_one(x=x)
+
+In a notebook: ``%load_ext eagernb`` then ``await wf(x=5)``.
+"""
+
+from ._core import config as _config_module
+from ._core.config import Config, config
+from ._core.engine import Call, Engine
+from ._core.errors import (
+    DefinitionError,
+    EagerException,
+    EagerNBError,
+    ErrorInfo,
+    InputTypeError,
+    OutputTypeError,
+    RunCancelledError,
+    TaskTimeoutError,
+    WorkflowCompileError,
+)
+from ._core.events import bus as events
+from ._core.eager import Eager, eager
+from ._core.records import ExecutionRecord, Kind, Status
+from ._core.run import Run, last_run, runs
+from ._core.task import Task, task
+from ._core.workflow import Promise, Workflow, workflow
+from ._engines.local import LocalEngine
+
+__version__ = "0.1.0"
+
+_config_module.set_default_engine_factory(LocalEngine)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext eagernb``: magics, the live widget, and ``asyncio.run`` in cells."""
+    from ._notebook.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext eagernb``: undo everything ``%load_ext eagernb`` did."""
+    from ._notebook.extension import unload
+
+    unload(ipython)
+
+
+__all__ = [
+    "Call",
+    "Config",
+    "DefinitionError",
+    "Eager",
+    "EagerException",
+    "EagerNBError",
+    "Engine",
+    "ErrorInfo",
+    "ExecutionRecord",
+    "InputTypeError",
+    "Kind",
+    "LocalEngine",
+    "OutputTypeError",
+    "Promise",
+    "Run",
+    "RunCancelledError",
+    "Status",
+    "Task",
+    "TaskTimeoutError",
+    "Workflow",
+    "WorkflowCompileError",
+    "config",
+    "eager",
+    "events",
+    "last_run",
+    "runs",
+    "task",
+    "workflow",
+]

@@ -1,0 +1,123 @@
+"""``@eager``: an ``async def`` whose awaited tasks and workflows are child executions."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from .config import default_engine
+from .context import SCOPE, Scope
+from .entity import Entity
+from .errors import DefinitionError
+from .records import Kind
+from .run import Run, run_root
+from .workflow import COMPILING
+
+if TYPE_CHECKING:
+    from .engine import Call, Engine
+
+__all__ = ["Eager", "eager"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Eager(Entity, Generic[P, R]):
+    """An eager workflow: ``await wf(x=5)`` (or ``asyncio.run(wf(x=5))``) returns its value.
+
+    Inside its body, calling a task, a static workflow or another eager workflow returns
+    an awaitable that launches a child execution when awaited, so ``if``, ``for``,
+    ``try/except``, ``asyncio.gather``, ``create_task``, ``wait_for`` and ``TaskGroup``
+    work on real values.
+    """
+
+    kind = Kind.EAGER
+
+    def __init__(
+        self,
+        fn: Callable[P, Coroutine[Any, Any, R]],
+        *,
+        max_concurrency: int | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise DefinitionError(
+                f"@eager needs an `async def` function, but {getattr(fn, '__name__', fn)!r} is "
+                "not one. Write `async def` and `await` the tasks it calls."
+            )
+        if max_concurrency is not None and max_concurrency < 1:
+            raise DefinitionError(f"@eager(max_concurrency={max_concurrency}) must be 1 or more.")
+        super().__init__(fn)
+        self.max_concurrency = max_concurrency
+        self.retries = retries
+        self.timeout = timeout
+        self.engine = engine
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        compiler = COMPILING.get()
+        if compiler is not None:
+            return compiler.add_node(self, args, kwargs)  # type: ignore[return-value]
+        inputs = self.interface.bind(args, kwargs)
+        scope = SCOPE.get()
+        if scope is not None:
+            return scope.child(self, inputs)  # type: ignore[no-any-return]
+        return run_root(self, inputs, self.engine)
+
+    def start(self, *args: P.args, **kwargs: P.kwargs) -> Run:
+        """Start a run in the background on the running loop and return its handle at once.
+
+        The run keeps going between notebook cells; ``await handle`` for its value,
+        ``handle.cancel()`` to stop it. eagernb keeps a reference until it ends.
+        """
+        inputs = self.interface.bind(args, kwargs)
+        return Run(self, inputs, self.engine or default_engine()).start()
+
+    async def run_local(self, call: Call, engine: Engine) -> Any:
+        scope = Scope(call.run, call.record_id, engine, asyncio.get_running_loop(), self.max_concurrency)
+        token = SCOPE.set(scope)
+        try:
+            return await self.fn(**call.inputs)
+        finally:
+            SCOPE.reset(token)
+            await scope.cancel_abandoned()
+
+
+@overload
+def eager(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Eager[P, R]: ...
+
+
+@overload
+def eager(
+    *,
+    max_concurrency: int | None = None,
+    retries: int = 0,
+    timeout: float | None = None,
+    engine: Engine | None = None,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Eager[P, R]]: ...
+
+
+def eager(
+    fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
+    /,
+    *,
+    max_concurrency: int | None = None,
+    retries: int = 0,
+    timeout: float | None = None,
+    engine: Engine | None = None,
+) -> Eager[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Eager[P, R]]:
+    """Make an ``async def`` an eager workflow.
+
+    ``max_concurrency`` caps how many of its children run at once (the rest wait, shown
+    as queued). ``retries`` and ``timeout`` apply when it runs as a child.
+    """
+
+    def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Eager[P, R]:
+        return Eager(
+            f, max_concurrency=max_concurrency, retries=retries, timeout=timeout, engine=engine
+        )
+
+    return wrap if fn is None else wrap(fn)

@@ -1,0 +1,43 @@
+"""The one contract every execution backend implements.
+
+An engine decides *where* a child runs. Everything else (records, events, retries,
+timeouts, type checks, cancellation bookkeeping) is the launcher's job and is the same
+for every engine. Cancellation is structured: the launcher cancels the ``execute``
+coroutine, and the engine cancels whatever it started (a thread's result is dropped;
+a remote execution is cancelled on the server).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .entity import Entity
+    from .run import Run
+
+__all__ = ["Call", "Engine"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One attempt at one child execution."""
+
+    entity: Entity
+    inputs: dict[str, Any]
+    run: Run
+    record_id: str
+    attempt: int
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """Runs calls and hands back their value, or raises what they raised."""
+
+    async def execute(self, call: Call) -> Any:
+        """Run ``call`` to completion and return its output (cancel by cancelling this)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release threads, processes or connections; calls after this are errors."""
+        ...

@@ -1,0 +1,169 @@
+"""Every exception eagernb raises, in one place.
+
+::
+
+    EagerNBError
+    ├── DefinitionError        a decorator was applied to something it cannot wrap
+    ├── WorkflowCompileError   a static @workflow body cannot become a graph
+    ├── InputTypeError         (also TypeError) an input does not match its annotation
+    ├── OutputTypeError        (also TypeError) a return value does not match its annotation
+    ├── EagerException         a child execution failed; each instance is also an
+    │                          instance of the child's original exception type
+    ├── TaskTimeoutError       (also TimeoutError) a child ran past its timeout
+    └── RunCancelledError      a run was cancelled from a view (Cancel button, handle)
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DefinitionError",
+    "EagerException",
+    "EagerNBError",
+    "ErrorInfo",
+    "InputTypeError",
+    "OutputTypeError",
+    "RunCancelledError",
+    "TaskTimeoutError",
+    "WorkflowCompileError",
+    "as_eager_exception",
+]
+
+
+class EagerNBError(Exception):
+    """Base class of every error eagernb raises on its own behalf."""
+
+
+class DefinitionError(EagerNBError):
+    """A decorator was given something it cannot turn into a task or workflow."""
+
+
+class WorkflowCompileError(EagerNBError):
+    """A static workflow body could not be compiled into a typed graph."""
+
+
+class InputTypeError(EagerNBError, TypeError):
+    """An input value does not match the annotation of its parameter."""
+
+
+class OutputTypeError(EagerNBError, TypeError):
+    """A returned value does not match the return annotation."""
+
+
+class TaskTimeoutError(EagerNBError, TimeoutError):
+    """A child execution ran longer than its ``timeout``."""
+
+
+class RunCancelledError(EagerNBError):
+    """A run was cancelled on purpose (Cancel button or ``Run.cancel()``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A failure as plain data: what views and records keep of an exception."""
+
+    type_name: str
+    message: str
+    traceback: str
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> ErrorInfo:
+        original = exc.original_type if isinstance(exc, EagerException) else type(exc)
+        text = exc.remote_traceback if isinstance(exc, EagerException) else ""
+        if not text:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return cls(_qualname(original), str(exc), text)
+
+    def __str__(self) -> str:
+        return f"{self.type_name}: {self.message}" if self.message else self.type_name
+
+
+class EagerException(EagerNBError):
+    """A child execution of an eager workflow failed.
+
+    The instance raised in the eager body is *also* an instance of the child's original
+    exception class, with the original's attributes, so both of these catch it::
+
+        try:
+            await risky(x=0)
+        except EagerException as e:   # any failed child
+            print(e.execution_name, e.execution_id)
+        except ValueError:            # only children that raised ValueError
+            ...
+
+    Attributes: ``execution_name``, ``execution_id``, ``original_type`` and
+    ``remote_traceback`` (the child's traceback as text). ``__cause__`` is the original
+    exception when it was raised in this process.
+    """
+
+    execution_name: str = ""
+    execution_id: str = ""
+    original_type: type[BaseException] = Exception
+    remote_traceback: str = ""
+
+    def __str__(self) -> str:
+        if self.original_type is not EagerException and isinstance(self, self.original_type):
+            return self.original_type.__str__(self)
+        return super().__str__()
+
+
+_SUBCLASSES: dict[type[BaseException], type[EagerException]] = {}
+
+
+def _qualname(cls: type[BaseException]) -> str:
+    module = cls.__module__
+    if module in ("builtins", "__main__"):
+        return cls.__qualname__
+    return f"{module}.{cls.__qualname__}"
+
+
+def _eager_class_for(original: type[BaseException]) -> type[EagerException]:
+    cached = _SUBCLASSES.get(original)
+    if cached is not None:
+        return cached
+    if issubclass(original, EagerException):
+        return original
+    try:
+        cls: type[EagerException] = type(
+            f"EagerException[{original.__name__}]",
+            (EagerException, original),
+            {"__module__": __name__, "original_type": original},
+        )
+    except TypeError:
+        # Some built-in exception layouts cannot be combined; the plain class still
+        # carries the original type name, message and traceback.
+        cls = EagerException
+    _SUBCLASSES[original] = cls
+    return cls
+
+
+def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> EagerException:
+    """Wrap ``exc`` raised by child ``name`` so both EagerException and its type catch it."""
+    if isinstance(exc, EagerException):
+        original: type[BaseException] = exc.original_type
+        text = exc.remote_traceback
+        cause = exc.__cause__ or exc
+    else:
+        original = type(exc)
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        cause = exc
+    cls = _eager_class_for(original)
+    wrapped: Any = cls.__new__(cls, *exc.args)
+    wrapped.args = exc.args
+    try:
+        wrapped.__dict__.update(getattr(exc, "__dict__", {}))
+    except (AttributeError, TypeError):
+        pass
+    wrapped.execution_name = name
+    wrapped.execution_id = execution_id
+    wrapped.original_type = original
+    wrapped.remote_traceback = text
+    if cls is EagerException and not exc.args:
+        wrapped.args = (f"{_qualname(original)} raised by {name!r}",)
+    wrapped.__cause__ = cause
+    if hasattr(wrapped, "add_note"):
+        wrapped.add_note(f"Raised by {name!r} (execution {execution_id}).")
+    return wrapped  # type: ignore[no-any-return]

@@ -1,0 +1,131 @@
+"""Events: the only way execution records change, and what every view subscribes to.
+
+Producers (the launcher) publish through a :class:`Run`; the run applies each event to its
+records, then hands it to the run's own subscribers and to the process-wide
+:data:`bus`. Subscribers are plain callables; they must be cheap, since a run may publish
+hundreds of thousands of events. A subscriber that raises is reported and dropped
+(a broken view must never break a run).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .errors import ErrorInfo
+from .records import ExecutionRecord, Status
+
+__all__ = [
+    "Event",
+    "EventBus",
+    "ExecutionFinished",
+    "ExecutionQueued",
+    "ExecutionRetrying",
+    "ExecutionStarted",
+    "RunFinished",
+    "RunStarted",
+    "bus",
+]
+
+_log = logging.getLogger("eagernb")
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted:
+    run_id: str
+    name: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunFinished:
+    run_id: str
+    status: Status
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionQueued:
+    record: ExecutionRecord
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionStarted:
+    run_id: str
+    id: str
+    attempt: int
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRetrying:
+    run_id: str
+    id: str
+    attempt: int
+    error: ErrorInfo
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFinished:
+    run_id: str
+    id: str
+    status: Status
+    time: float
+    output: Any = None
+    error: ErrorInfo | None = None
+
+
+Event = Union[
+    RunStarted, RunFinished, ExecutionQueued, ExecutionStarted, ExecutionRetrying, ExecutionFinished
+]
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """A list of subscribers called in order for each event; safe to change from any thread."""
+
+    __slots__ = ("_lock", "_subscribers")
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call ``subscriber(event)`` for every event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, subscriber)
+
+        def unsubscribe() -> None:
+            self.unsubscribe(subscriber)
+
+        return unsubscribe
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+
+    def __bool__(self) -> bool:
+        return bool(self._subscribers)
+
+    def publish(self, event: Event) -> None:
+        for subscriber in self._subscribers:
+            try:
+                subscriber(event)
+            except Exception:
+                _log.exception(
+                    "eagernb: event subscriber %r raised and was removed; the run goes on.",
+                    subscriber,
+                )
+                self.unsubscribe(subscriber)
+
+
+bus = EventBus()
+"""Every event of every run in this process."""

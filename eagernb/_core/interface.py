@@ -1,0 +1,100 @@
+"""The typed interface of a wrapped function: how it is called and what it returns."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DefinitionError, InputTypeError, OutputTypeError
+from .typecheck import describe, matches
+
+__all__ = ["Interface", "preview"]
+
+_EMPTY = inspect.Parameter.empty
+
+
+def preview(value: object, limit: int = 60) -> str:
+    """A one-line ``repr`` of ``value``, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not break a run or a view
+        text = f"<{type(value).__name__} (repr failed: {exc})>"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """Parameter annotations, defaults and the return annotation of one function."""
+
+    owner: str
+    signature: inspect.Signature
+    inputs: Mapping[str, Any]
+    output: Any
+    has_output_annotation: bool
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], owner: str) -> Interface:
+        signature = inspect.signature(fn)
+        try:
+            hints = typing.get_type_hints(fn, include_extras=True)
+        except Exception:
+            hints = dict(getattr(fn, "__annotations__", {}))
+        inputs: dict[str, Any] = {}
+        for param in signature.parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise DefinitionError(
+                    f"{owner} takes *{param.name}; eagernb needs named, typed parameters so "
+                    "inputs can be checked and recorded. List the parameters explicitly."
+                )
+            inputs[param.name] = hints.get(param.name, Any)
+        has_output = "return" in hints or signature.return_annotation is not _EMPTY
+        output = hints.get("return", Any) if has_output else Any
+        return cls(owner, signature, inputs, output, has_output)
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Map a call's arguments to parameter names, filling defaults, and check types."""
+        if args:
+            try:
+                bound = self.signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise InputTypeError(f"{self.owner} {self._call_hint(exc)}") from None
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+        else:
+            values = kwargs
+            params = self.signature.parameters
+            if len(values) != len(params) or any(name not in params for name in values):
+                try:
+                    bound = self.signature.bind(**kwargs)
+                except TypeError as exc:
+                    raise InputTypeError(f"{self.owner} {self._call_hint(exc)}") from None
+                bound.apply_defaults()
+                values = dict(bound.arguments)
+        self.check_inputs(values)
+        return values
+
+    def check_inputs(self, values: Mapping[str, Any]) -> None:
+        for name, value in values.items():
+            expected = self.inputs.get(name, Any)
+            if expected is not Any and not matches(value, expected):
+                raise InputTypeError(
+                    f"{self.owner} expected '{name}: {describe(expected)}' but got "
+                    f"{type(value).__name__} ({preview(value)}). Pass a value of type "
+                    f"{describe(expected)}, or change the annotation."
+                )
+
+    def check_output(self, value: object) -> None:
+        if self.has_output_annotation and not matches(value, self.output):
+            raise OutputTypeError(
+                f"{self.owner} is annotated to return {describe(self.output)} but returned "
+                f"{type(value).__name__} ({preview(value)}). Return a "
+                f"{describe(self.output)}, or change the return annotation."
+            )
+
+    def _call_hint(self, exc: TypeError) -> str:
+        names = ", ".join(f"{n}=..." for n in self.signature.parameters)
+        return f"could not bind its arguments ({exc}). Call it by keyword, e.g. ({names})."

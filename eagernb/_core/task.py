@@ -1,0 +1,96 @@
+"""``@task``: a typed function that runs as one child execution."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, Generic, ParamSpec, TypeVar, overload
+
+from .context import SCOPE
+from .entity import Entity
+from .errors import DefinitionError
+from .records import Kind
+from .workflow import COMPILING
+
+__all__ = ["Task", "task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Entity, Generic[P, R]):
+    """A unit of work. Call it like the function it wraps:
+
+    - outside any workflow it runs at once and returns the value (an ``async def`` task
+      returns an awaitable);
+    - inside ``@eager`` it returns an awaitable that launches a child execution;
+    - inside ``@workflow`` it returns a promise, a node of the static graph.
+    """
+
+    kind = Kind.TASK
+
+    def __init__(
+        self, fn: Callable[P, R], *, retries: int = 0, timeout: float | None = None
+    ) -> None:
+        if not callable(fn):
+            raise DefinitionError(f"@task needs a function, got {type(fn).__name__} ({fn!r}).")
+        if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+            raise DefinitionError(
+                f"@task cannot wrap generator {getattr(fn, '__name__', fn)!r}; return a list instead."
+            )
+        if retries < 0:
+            raise DefinitionError(f"@task(retries={retries}) must be 0 or more.")
+        if timeout is not None and timeout <= 0:
+            raise DefinitionError(f"@task(timeout={timeout}) must be a positive number of seconds.")
+        super().__init__(fn)
+        self.retries = retries
+        self.timeout = timeout
+        self.is_async = inspect.iscoroutinefunction(fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        compiler = COMPILING.get()
+        if compiler is not None:
+            return compiler.add_node(self, args, kwargs)
+        inputs = self.interface.bind(args, kwargs)
+        scope = SCOPE.get()
+        if scope is not None:
+            return scope.child(self, inputs)
+        if self.is_async:
+            return self._call_async(inputs)
+        value = self.fn(**inputs)
+        self.interface.check_output(value)
+        return value
+
+    async def _call_async(self, inputs: dict[str, Any]) -> Any:
+        value = await self.fn(**inputs)
+        self.interface.check_output(value)
+        return value
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(
+    *, retries: int = 0, timeout: float | None = None
+) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, R] | None = None, /, *, retries: int = 0, timeout: float | None = None
+) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
+    """Turn a typed function (sync or ``async def``) into a task.
+
+    ``retries``: how many more attempts after a failure. ``timeout``: seconds one attempt
+    may take before it fails with ``TaskTimeoutError``.
+
+    >>> @task
+    ... def add_one(x: int) -> int:
+    ...     return x + 1
+    >>> add_one(x=1)
+    2
+    """
+    if fn is None:
+        return lambda f: Task(f, retries=retries, timeout=timeout)
+    return Task(fn, retries=retries, timeout=timeout)

@@ -1,0 +1,1 @@
+"""Execution engines: each implements ``eagernb._core.engine.Engine``."""
