@@ -1,0 +1,64 @@
+"""The ``%eagernb`` line magic.
+
+::
+
+    %eagernb                     show the options
+    %eagernb widget=off rate=2   set options
+    %eagernb runs                list this session's runs
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .._core.run import runs
+from .options import options
+
+__all__ = ["eagernb_magic", "register_magics", "unregister_magics"]
+
+_USAGE = (
+    "Usage: `%eagernb` shows the options, `%eagernb NAME=VALUE ...` sets them "
+    "(e.g. `%eagernb widget=off rate=2 max_rows=500`), `%eagernb runs` lists runs."
+)
+
+
+def eagernb_magic(line: str) -> None:
+    words = line.split()
+    if not words:
+        print(f"eagernb options: {options.describe()}")
+        return
+    if words == ["runs"]:
+        print(_runs_table())
+        return
+    pending: list[tuple[str, str]] = []
+    for word in words:
+        name, sep, value = word.partition("=")
+        if not sep or not value:
+            raise ValueError(f"{word!r} is not an option setting. {_USAGE}")
+        pending.append((name, value))
+    for name, value in pending:
+        options.set(name, value)
+    print(f"eagernb options: {options.describe()}")
+
+
+def _runs_table() -> str:
+    rows = runs()
+    if not rows:
+        return "No runs yet in this session."
+    lines = [f"{'run id':<16} {'workflow':<32} {'status':<10} {'children':>8}  started"]
+    for run in reversed(rows):
+        started = time.strftime("%H:%M:%S", time.localtime(run.started_at)) if run.started_at else ""
+        lines.append(
+            f"{run.id:<16} {run.name[:32]:<32} {run.status.value:<10} "
+            f"{max(len(run.records) - 1, 0):>8}  {started}"
+        )
+    return "\n".join(lines)
+
+
+def register_magics(ipython: Any) -> None:
+    ipython.register_magic_function(eagernb_magic, magic_kind="line", magic_name="eagernb")
+
+
+def unregister_magics(ipython: Any) -> None:
+    ipython.magics_manager.magics["line"].pop("eagernb", None)

@@ -1,0 +1,53 @@
+"""Notebook display options, shown and set with the ``%eagernb`` line magic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+__all__ = ["NotebookOptions", "options"]
+
+
+@dataclass
+class NotebookOptions:
+    """``widget``: show the live run widget. ``rate``: widget updates per second at most.
+    ``max_rows``: executions listed in the widget (the rest are summarised)."""
+
+    widget: bool = True
+    rate: float = 4.0
+    max_rows: int = 200
+
+    def set(self, name: str, text: str) -> None:
+        """Set option ``name`` from its text form, or raise ValueError saying what is allowed."""
+        known = {f.name: f for f in fields(self)}
+        if name not in known:
+            raise ValueError(
+                f"Unknown eagernb option {name!r}. Known options: {', '.join(known)}."
+            )
+        current = getattr(self, name)
+        value: object
+        if isinstance(current, bool):
+            lowered = text.lower()
+            if lowered not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"Option {name!r} is on or off, not {text!r}.")
+            value = lowered in ("on", "true", "1", "yes")
+        elif isinstance(current, int):
+            value = int(text)
+            if value < 1:
+                raise ValueError(f"Option {name!r} must be 1 or more, not {text!r}.")
+        else:
+            value = float(text)
+            if not 0.1 <= value <= 50:
+                raise ValueError(f"Option {name!r} must be between 0.1 and 50, not {text!r}.")
+        setattr(self, name, value)
+
+    def describe(self) -> str:
+        return "  ".join(f"{f.name}={_show(getattr(self, f.name))}" for f in fields(self))
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+options = NotebookOptions()
