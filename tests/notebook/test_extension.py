@@ -1,0 +1,304 @@
+"""The notebook layer in a real kernel: loading, asyncio.run, widgets, interrupts, Cancel."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .kernel_session import SEED_DIR, KernelSession
+
+pytestmark = pytest.mark.kernel
+
+ROW = re.compile(r'data-eagernb-id="([^"]+)" data-status="(\w+)"')
+
+
+@pytest.fixture
+def kernel() -> Iterator[KernelSession]:
+    session = KernelSession()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def run_ok(kernel: KernelSession, code: str, **kwargs: Any) -> Any:
+    result = kernel.run(textwrap.dedent(code), **kwargs)
+    assert result.status == "ok", result.error
+    return result
+
+
+def test_loading_twice_then_unloading_leaves_the_kernel_as_it_was(kernel: KernelSession) -> None:
+    run_ok(
+        kernel,
+        """
+        import asyncio, signal
+        import eagernb._core.events as events
+        def snapshot():
+            return (
+                asyncio.run, asyncio.Task, asyncio.Future, type(asyncio.get_event_loop_policy()),
+                signal.getsignal(signal.SIGINT), events.bus._subscribers,
+                "eagernb" in get_ipython().magics_manager.magics["line"],
+            )
+        before = snapshot()
+        """,
+    )
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(kernel, "%load_ext eagernb")
+    loaded = run_ok(kernel, "print(len(events.bus._subscribers), snapshot()[-1], asyncio.Task is before[1])")
+    assert loaded.stdout.split() == ["1", "True", "True"]
+
+    seed = run_ok(
+        kernel,
+        """
+        from eager_workflows import *
+        if __name__ == "__main__":
+            result = asyncio.run(simple_eager_workflow(x=5))
+            print(f"Result: {result}")
+        """,
+    )
+    assert "Result: 12" in seed.stdout
+
+    run_ok(kernel, "%unload_ext eagernb")
+    after = run_ok(kernel, "print(snapshot() == before)")
+    assert after.stdout.strip() == "True"
+    refused = kernel.run("asyncio.run(simple_eager_workflow(x=5))")
+    assert refused.error is not None
+    assert "cannot be called from a running event loop" in refused.error[1]
+    assert run_ok(kernel, "await simple_eager_workflow(x=5)").result == "12"
+
+
+def test_top_level_await_later_cells_and_httpx_keep_working(kernel: KernelSession) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(kernel, "from eager_workflows import *")
+    assert run_ok(kernel, "await simple_eager_workflow(x=5)").result == "12"
+    assert run_ok(kernel, "await nested_eager_workflow(x=5)").result == "12"
+    run_ok(
+        kernel,
+        """
+        import http.server, threading, httpx
+        from eagernb import eager, task
+
+        class Hello(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = b"hello from " + self.path.encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+
+        @task
+        async def fetch(path: str) -> str:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(url + path)).text
+
+        @eager
+        async def fetch_all(n: int) -> list[str]:
+            return list(await asyncio.gather(*(fetch(path=f"/{i}") for i in range(n))))
+        """,
+    )
+    direct = run_ok(
+        kernel,
+        """
+        async with httpx.AsyncClient() as client:
+            print((await client.get(url + "/direct")).text)
+        """,
+    )
+    assert direct.stdout.strip() == "hello from /direct"
+    fetched = run_ok(kernel, "await fetch_all(n=3)")
+    assert fetched.result == "['hello from /0', 'hello from /1', 'hello from /2']"
+    assert run_ok(kernel, "server.shutdown(); 1 + 1").result == "2"
+
+
+def test_widget_rows_appear_and_update_while_the_cell_runs(kernel: KernelSession) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(
+        kernel,
+        """
+        import asyncio
+        from eagernb import eager, task
+
+        @task
+        async def step(i: int) -> int:
+            await asyncio.sleep(0.4)
+            return i * 10
+
+        @eager
+        async def steps(n: int) -> int:
+            total = 0
+            for i in range(n):
+                total += await step(i=i)
+            return total
+        """,
+    )
+    seen: list[tuple[bool, list[tuple[str, str]]]] = []  # (cell still busy, rows)
+
+    def watch(msg: dict[str, Any]) -> None:
+        state = msg["content"].get("data", {}).get("state", {}) if msg["msg_type"] in (
+            "comm_msg",
+            "comm_open",
+        ) else {}
+        value = state.get("value", "") if isinstance(state, dict) else ""
+        if "data-eagernb-id" in value:
+            seen.append((True, ROW.findall(value)))
+
+    cell = run_ok(kernel, "await steps(n=3)", on_message=watch)
+    assert cell.result == "30"
+    # Rows were sent before the cell ended, and a child was shown running at some point.
+    assert any(("running" in [s for _, s in rows[1:]]) for _, rows in seen)
+    # Rows appeared one by one: some update listed fewer than all four executions.
+    assert min(len(rows) for _, rows in seen) < 4
+    rows_models = [s for s in kernel.widgets("HTMLModel").values() if "data-eagernb-id" in s.get("value", "")]
+    final = ROW.findall(rows_models[-1]["value"])
+    assert [status for _, status in final] == ["succeeded"] * 4
+    fallback = [m for m in cell.of_type("display_data")]
+    assert "steps succeeded" in fallback[0]["content"]["data"]["text/plain"] or any(
+        "steps succeeded" in m["content"]["data"].get("text/plain", "")
+        for m in cell.of_type("update_display_data")
+    )
+
+
+def test_interrupt_cancels_running_and_queued_children_and_next_cell_works(
+    kernel: KernelSession,
+) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(
+        kernel,
+        """
+        import asyncio, time
+        import eagernb
+        from eagernb import eager, task
+
+        @task
+        async def wait_async(i: int) -> int:
+            print(f"started {i}", flush=True)
+            await asyncio.sleep(60)
+            return i
+
+        @task
+        def wait_sync(i: int) -> int:
+            print(f"started {i}", flush=True)
+            time.sleep(1.5)
+            return i
+
+        @eager(max_concurrency=2)
+        async def long_run(n: int) -> int:
+            parts = [wait_async(i=0), wait_sync(i=1)] + [wait_async(i=i) for i in range(2, n)]
+            return sum(await asyncio.gather(*parts))
+        """,
+    )
+    started: set[str] = set()
+
+    def interrupt_when_both_started(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            started.update(re.findall(r"started \d+", msg["content"]["text"]))
+            if started == {"started 0", "started 1"}:
+                started.add("interrupted")
+                kernel.km.interrupt_kernel()
+
+    cell = kernel.run("await long_run(n=4)", on_message=interrupt_when_both_started)
+    assert "interrupted" in started
+    assert cell.error is not None and cell.error[0] == "CancelledError"
+    statuses = run_ok(
+        kernel,
+        """
+        run = eagernb.last_run()
+        print(run.status.value, *[f"{r.name}:{r.status.value}" for _, r in run.walk()])
+        """,
+    )
+    words = statuses.stdout.split()
+    assert words[0] == "cancelled"
+    assert words[1] == "long_run:cancelled"
+    assert sorted(words[2:]) == sorted(
+        ["wait_async:cancelled", "wait_sync:cancelled", "wait_async:cancelled", "wait_async:cancelled"]
+    )
+    assert run_ok(kernel, "1 + 1").result == "2"
+    assert run_ok(kernel, "from eager_workflows import *\nawait simple_eager_workflow(x=5)").result == "12"
+
+
+def test_cancel_button_cancels_the_run_and_its_children(kernel: KernelSession) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(
+        kernel,
+        """
+        import asyncio
+        import eagernb
+        from eagernb import eager, task
+
+        @task
+        async def forever(i: int) -> int:
+            print(f"started {i}", flush=True)
+            await asyncio.sleep(120)
+            return i
+
+        @eager
+        async def stuck(n: int) -> int:
+            return sum(await asyncio.gather(*(forever(i=i) for i in range(n))))
+        """,
+    )
+    clicked: list[str] = []
+
+    def click_cancel_once_started(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream" and "started 2" in msg["content"]["text"] and not clicked:
+            buttons = [i for i, s in kernel.widgets("ButtonModel").items() if s.get("description") == "Cancel"]
+            clicked.extend(buttons)
+            kernel.click(buttons[-1])
+
+    cell = kernel.run("await stuck(n=3)", on_message=click_cancel_once_started)
+    assert clicked
+    assert cell.error is not None
+    assert cell.error[0] == "RunCancelledError"
+    assert "Cancel button" in cell.error[1]
+    statuses = run_ok(
+        kernel,
+        "print(*[r.status.value for _, r in eagernb.last_run().walk()])",
+    )
+    assert statuses.stdout.split() == ["cancelled"] * 4
+    button = kernel.comms[clicked[-1]]
+    assert button["disabled"] is True and button["description"] == "Cancelled"
+
+
+def test_widget_can_be_switched_off_and_bad_options_are_explained(kernel: KernelSession) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(kernel, "from eager_workflows import *")
+    options = run_ok(kernel, "%eagernb widget=off rate=2")
+    assert "widget=off" in options.stdout and "rate=2.0" in options.stdout
+    quiet = run_ok(kernel, "await simple_eager_workflow(x=5)")
+    assert quiet.result == "12"
+    assert quiet.of_type("display_data") == []
+    bad = kernel.run("%eagernb colour=blue")
+    assert bad.error is not None
+    assert "Unknown eagernb option 'colour'" in bad.error[1]
+    runs = run_ok(kernel, "%eagernb runs")
+    assert "simple_eager_workflow" in runs.stdout and "succeeded" in runs.stdout
+
+
+def test_terminal_ipython_prints_a_text_summary(tmp_path: Any) -> None:
+    script = tmp_path / "run.ipy"
+    script.write_text(
+        "%load_ext eagernb\n"
+        f"import sys; sys.path.insert(0, {SEED_DIR!r})\n"
+        "from eager_workflows import *\n"
+        "await eager_workflow_with_exception(x=0)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "IPython", "--no-banner", "--quick", "--colors=nocolor", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "eager_workflow_with_exception succeeded" in out
+    assert "raises_exc (task) failed" in out
+    assert "TypeError" in out
