@@ -13,6 +13,7 @@ In a notebook: ``%load_ext eagernb`` then ``await wf(x=5)``.
 
 from ._core import config as _config_module
 from ._core.config import Config, config
+from ._core.eager import Eager, eager
 from ._core.engine import Call, Engine
 from ._core.errors import (
     DefinitionError,
@@ -26,7 +27,6 @@ from ._core.errors import (
     WorkflowCompileError,
 )
 from ._core.events import bus as events
-from ._core.eager import Eager, eager
 from ._core.records import ExecutionRecord, Kind, Status
 from ._core.run import Run, last_run, runs
 from ._core.task import Task, task
@@ -36,6 +36,16 @@ from ._engines.local import LocalEngine
 __version__ = "0.1.0"
 
 _config_module.set_default_engine_factory(LocalEngine)
+
+# Public classes read as ``eagernb.Name`` in reprs and tracebacks, not by private module.
+for _name in (
+    "Config", "DefinitionError", "Eager", "EagerException", "EagerNBError", "ErrorInfo",
+    "ExecutionRecord", "InputTypeError", "Kind", "LocalEngine", "OutputTypeError", "Promise",
+    "Run", "RunCancelledError", "Status", "Task", "TaskTimeoutError", "Workflow",
+    "WorkflowCompileError",
+):  # fmt: skip
+    globals()[_name].__module__ = __name__
+del _name
 
 
 def load_ipython_extension(ipython: object) -> None:

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import traceback
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,7 @@ def _eager_class_for(original: type[BaseException]) -> type[EagerException]:
         cls: type[EagerException] = type(
             f"EagerException[{original.__name__}]",
             (EagerException, original),
-            {"__module__": __name__, "original_type": original},
+            {"__module__": "eagernb", "original_type": original},
         )
     except TypeError:
         # Some built-in exception layouts cannot be combined; the plain class still
@@ -138,6 +139,26 @@ def _eager_class_for(original: type[BaseException]) -> type[EagerException]:
         cls = EagerException
     _SUBCLASSES[original] = cls
     return cls
+
+
+_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
+
+
+def _copy_slots(source: BaseException, target: BaseException) -> None:
+    # Built-in exceptions keep some state outside __dict__ and args (OSError.filename,
+    # ImportError.name, StopIteration.value, ...); without this the copy loses it.
+    for klass in type(source).__mro__:
+        if klass is BaseException or klass is object:
+            continue
+        for attr, descriptor in vars(klass).items():
+            if attr.startswith("__") or not isinstance(descriptor, _DESCRIPTORS):
+                continue
+            try:
+                value = getattr(source, attr)
+                if value is not None:  # None is the default; setting it changes OSError's str
+                    setattr(target, attr, value)
+            except (AttributeError, TypeError, ValueError):
+                pass
 
 
 def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> EagerException:
@@ -157,6 +178,7 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
         wrapped.__dict__.update(getattr(exc, "__dict__", {}))
     except (AttributeError, TypeError):
         pass
+    _copy_slots(exc, wrapped)
     wrapped.execution_name = name
     wrapped.execution_id = execution_id
     wrapped.original_type = original

@@ -123,15 +123,19 @@ class Run:
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Run:
-        """Start on the running loop and return at once (the run keeps going between cells)."""
+        """Start on the running loop and return at once (the run keeps going between cells).
+
+        ``RunStarted`` is published before this returns, so views attach to the caller's
+        context (the notebook cell that started the run).
+        """
         loop = asyncio.get_running_loop()
         self._loop = loop
+        self.emit(RunStarted(self.id, self.name, time()))
         self._task = loop.create_task(self._main(), name=f"eagernb run {self.name} {self.id}")
         _active.add(self)
         return self
 
     async def _main(self) -> Any:
-        self.emit(RunStarted(self.id, self.name, time()))
         status = Status.FAILED
         try:
             value = await launch(self, None, self.entity, self.inputs, self.root_id)

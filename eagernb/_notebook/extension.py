@@ -24,6 +24,40 @@ _log = logging.getLogger("eagernb")
 _unsubscribe: Callable[[], None] | None = None
 
 
+class _Cells:
+    """Which cell is running, so views that end after their cell can be re-sent later."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self.late: list[RunView] = []
+        self.origin: dict[int, int] = {}  # id(view) -> the cell it was created in
+
+    def pre_run_cell(self, *_: Any) -> None:
+        self.started += 1
+        self.resend()
+
+    def post_run_cell(self, *_: Any) -> None:
+        self.resend()
+        self.finished += 1
+
+    def view_created(self, view: RunView) -> None:
+        self.origin[id(view)] = self.started
+
+    def view_finished(self, view: RunView) -> None:
+        origin = self.origin.pop(id(view), self.started)
+        if self.finished >= origin:  # its cell is over: nbclient and Lab would drop the update
+            self.late.append(view)
+
+    def resend(self) -> None:
+        late, self.late = self.late, []
+        for view in late:
+            view.send_final_state()
+
+
+_cells = _Cells()
+
+
 def _in_kernel(ipython: Any) -> bool:
     return getattr(ipython, "kernel", None) is not None
 
@@ -40,6 +74,9 @@ def load(ipython: Any) -> None:
 
     register_magics(ipython)
     bridge.install()
+    if in_kernel:
+        ipython.events.register("pre_run_cell", _cells.pre_run_cell)
+        ipython.events.register("post_run_cell", _cells.post_run_cell)
     _unsubscribe = bus.subscribe(on_event)
 
 
@@ -49,11 +86,16 @@ def _show(run_id: str, in_kernel: bool) -> None:
         return
     # The view stays alive as long as the run: the run's event bus holds it.
     try:
-        RunView(
-            run, widget=in_kernel and options.widget, summary_at_end=not in_kernel and options.widget
+        view = RunView(
+            run,
+            widget=in_kernel and options.widget,
+            summary_at_end=not in_kernel and options.widget,
+            on_finish=_cells.view_finished,
         )
     except Exception:
         _log.exception("eagernb: could not show the run widget; the run goes on without it.")
+        return
+    _cells.view_created(view)
 
 
 def unload(ipython: Any) -> None:
@@ -63,6 +105,10 @@ def unload(ipython: Any) -> None:
     _unsubscribe()
     _unsubscribe = None
     bridge.uninstall()
+    for name in ("pre_run_cell", "post_run_cell"):
+        callback = getattr(_cells, name)
+        if callback in ipython.events.callbacks.get(name, []):
+            ipython.events.unregister(name, callback)
     unregister_magics(ipython)
 
 

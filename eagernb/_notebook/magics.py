@@ -48,7 +48,9 @@ def _runs_table() -> str:
         return "No runs yet in this session."
     lines = [f"{'run id':<16} {'workflow':<32} {'status':<10} {'children':>8}  started"]
     for run in reversed(rows):
-        started = time.strftime("%H:%M:%S", time.localtime(run.started_at)) if run.started_at else ""
+        started = (
+            time.strftime("%H:%M:%S", time.localtime(run.started_at)) if run.started_at else ""
+        )
         lines.append(
             f"{run.id:<16} {run.name[:32]:<32} {run.status.value:<10} "
             f"{max(len(run.records) - 1, 0):>8}  {started}"

@@ -20,9 +20,7 @@ class NotebookOptions:
         """Set option ``name`` from its text form, or raise ValueError saying what is allowed."""
         known = {f.name: f for f in fields(self)}
         if name not in known:
-            raise ValueError(
-                f"Unknown eagernb option {name!r}. Known options: {', '.join(known)}."
-            )
+            raise ValueError(f"Unknown eagernb option {name!r}. Known options: {', '.join(known)}.")
         current = getattr(self, name)
         value: object
         if isinstance(current, bool):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from .._core.events import (
@@ -32,9 +33,17 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 class RunView:
     """Shows one run in the cell that started it and keeps it current until it ends."""
 
-    def __init__(self, run: Run, *, widget: bool, summary_at_end: bool = False) -> None:
+    def __init__(
+        self,
+        run: Run,
+        *,
+        widget: bool,
+        summary_at_end: bool = False,
+        on_finish: Callable[[RunView], None] | None = None,
+    ) -> None:
         self.run = run
         self._summary_at_end = summary_at_end
+        self._on_finish = on_finish
         self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
         self._dirty = True
         self._finished = False
@@ -87,7 +96,7 @@ class RunView:
         )
         self._box.add_class("eagernb-run")
         self._render()
-        self._display = display(self._bundle(), raw=True, display_id=True)
+        self._display = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
     def _bundle(self) -> dict[str, Any]:
         max_rows = options.max_rows
@@ -137,15 +146,25 @@ class RunView:
             if self._summary_at_end:
                 from IPython.display import display
 
-                display(self._bundle(), raw=True)
+                display(self._bundle(), raw=True)  # type: ignore[no-untyped-call]
             return
         self._render()
         self._cancel.disabled = True
         self._cancel.description = self.run.status.value.capitalize()
         self._cancel.icon = ""
         self._cancel.button_style = ""
-        # Re-send the final state so a saved notebook records it, and refresh the text/HTML
-        # fallback that viewers without widgets show.
+        self.send_final_state()
+        if self._on_finish is not None:
+            self._on_finish(self)
+
+    def send_final_state(self) -> None:
+        """Send every widget's state and the text/HTML fallback again, from the current cell.
+
+        A saved notebook keeps the final state only if it is sent while some cell runs: the
+        end of a background run is re-sent from a later cell by the extension.
+        """
+        if self._box is None:
+            return
         for widget in (self._header, self._rows, self._cancel, self._box):
             with contextlib.suppress(Exception):
                 widget.send_state()

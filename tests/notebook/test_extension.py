@@ -43,6 +43,8 @@ def test_loading_twice_then_unloading_leaves_the_kernel_as_it_was(kernel: Kernel
             return (
                 asyncio.run, asyncio.Task, asyncio.Future, type(asyncio.get_event_loop_policy()),
                 signal.getsignal(signal.SIGINT), events.bus._subscribers,
+                list(get_ipython().events.callbacks["pre_run_cell"]),
+                list(get_ipython().events.callbacks["post_run_cell"]),
                 "eagernb" in get_ipython().magics_manager.magics["line"],
             )
         before = snapshot()
@@ -50,7 +52,9 @@ def test_loading_twice_then_unloading_leaves_the_kernel_as_it_was(kernel: Kernel
     )
     run_ok(kernel, "%load_ext eagernb")
     run_ok(kernel, "%load_ext eagernb")
-    loaded = run_ok(kernel, "print(len(events.bus._subscribers), snapshot()[-1], asyncio.Task is before[1])")
+    loaded = run_ok(
+        kernel, "print(len(events.bus._subscribers), snapshot()[-1], asyncio.Task is before[1])"
+    )
     assert loaded.stdout.split() == ["1", "True", "True"]
 
     seed = run_ok(
@@ -145,10 +149,15 @@ def test_widget_rows_appear_and_update_while_the_cell_runs(kernel: KernelSession
     seen: list[tuple[bool, list[tuple[str, str]]]] = []  # (cell still busy, rows)
 
     def watch(msg: dict[str, Any]) -> None:
-        state = msg["content"].get("data", {}).get("state", {}) if msg["msg_type"] in (
-            "comm_msg",
-            "comm_open",
-        ) else {}
+        state = (
+            msg["content"].get("data", {}).get("state", {})
+            if msg["msg_type"]
+            in (
+                "comm_msg",
+                "comm_open",
+            )
+            else {}
+        )
         value = state.get("value", "") if isinstance(state, dict) else ""
         if "data-eagernb-id" in value:
             seen.append((True, ROW.findall(value)))
@@ -159,7 +168,9 @@ def test_widget_rows_appear_and_update_while_the_cell_runs(kernel: KernelSession
     assert any(("running" in [s for _, s in rows[1:]]) for _, rows in seen)
     # Rows appeared one by one: some update listed fewer than all four executions.
     assert min(len(rows) for _, rows in seen) < 4
-    rows_models = [s for s in kernel.widgets("HTMLModel").values() if "data-eagernb-id" in s.get("value", "")]
+    rows_models = [
+        s for s in kernel.widgets("HTMLModel").values() if "data-eagernb-id" in s.get("value", "")
+    ]
     final = ROW.findall(rows_models[-1]["value"])
     assert [status for _, status in final] == ["succeeded"] * 4
     fallback = [m for m in cell.of_type("display_data")]
@@ -221,10 +232,18 @@ def test_interrupt_cancels_running_and_queued_children_and_next_cell_works(
     assert words[0] == "cancelled"
     assert words[1] == "long_run:cancelled"
     assert sorted(words[2:]) == sorted(
-        ["wait_async:cancelled", "wait_sync:cancelled", "wait_async:cancelled", "wait_async:cancelled"]
+        [
+            "wait_async:cancelled",
+            "wait_sync:cancelled",
+            "wait_async:cancelled",
+            "wait_async:cancelled",
+        ]
     )
     assert run_ok(kernel, "1 + 1").result == "2"
-    assert run_ok(kernel, "from eager_workflows import *\nawait simple_eager_workflow(x=5)").result == "12"
+    assert (
+        run_ok(kernel, "from eager_workflows import *\nawait simple_eager_workflow(x=5)").result
+        == "12"
+    )
 
 
 def test_cancel_button_cancels_the_run_and_its_children(kernel: KernelSession) -> None:
@@ -251,7 +270,11 @@ def test_cancel_button_cancels_the_run_and_its_children(kernel: KernelSession) -
 
     def click_cancel_once_started(msg: dict[str, Any]) -> None:
         if msg["msg_type"] == "stream" and "started 2" in msg["content"]["text"] and not clicked:
-            buttons = [i for i, s in kernel.widgets("ButtonModel").items() if s.get("description") == "Cancel"]
+            buttons = [
+                i
+                for i, s in kernel.widgets("ButtonModel").items()
+                if s.get("description") == "Cancel"
+            ]
             clicked.extend(buttons)
             kernel.click(buttons[-1])
 
@@ -293,7 +316,15 @@ def test_terminal_ipython_prints_a_text_summary(tmp_path: Any) -> None:
         "await eager_workflow_with_exception(x=0)\n"
     )
     out = subprocess.run(
-        [sys.executable, "-m", "IPython", "--no-banner", "--quick", "--colors=nocolor", str(script)],
+        [
+            sys.executable,
+            "-m",
+            "IPython",
+            "--no-banner",
+            "--quick",
+            "--colors=nocolor",
+            str(script),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -302,3 +333,78 @@ def test_terminal_ipython_prints_a_text_summary(tmp_path: Any) -> None:
     assert "eager_workflow_with_exception succeeded" in out
     assert "raises_exc (task) failed" in out
     assert "TypeError" in out
+
+
+def test_interrupting_asyncio_run_in_a_cell_cancels_the_run(kernel: KernelSession) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(
+        kernel,
+        """
+        import asyncio
+        import eagernb
+        from eagernb import eager, task
+
+        @task
+        async def forever(i: int) -> int:
+            print(f"started {i}", flush=True)
+            await asyncio.sleep(120)
+            return i
+
+        @eager
+        async def stuck(n: int) -> int:
+            return sum(await asyncio.gather(*(forever(i=i) for i in range(n))))
+        """,
+    )
+    interrupted: list[bool] = []
+
+    def interrupt_once_started(msg: dict[str, Any]) -> None:
+        if (
+            msg["msg_type"] == "stream"
+            and "started 1" in msg["content"]["text"]
+            and not interrupted
+        ):
+            interrupted.append(True)
+            kernel.km.interrupt_kernel()
+
+    cell = kernel.run("asyncio.run(stuck(n=2))", on_message=interrupt_once_started)
+    assert interrupted
+    assert cell.error is not None and cell.error[0] == "KeyboardInterrupt"
+    statuses = run_ok(kernel, "print(*[r.status.value for _, r in eagernb.last_run().walk()])")
+    assert statuses.stdout.split() == ["cancelled"] * 3
+    assert run_ok(kernel, "await stuck.start(n=0)").result == "0"
+
+
+def test_thousands_of_children_send_a_bounded_number_of_widget_updates(
+    kernel: KernelSession,
+) -> None:
+    run_ok(kernel, "%load_ext eagernb")
+    run_ok(
+        kernel,
+        """
+        import asyncio
+        from eagernb import eager, task
+
+        @task
+        async def noop(i: int) -> int:
+            return i
+
+        @eager
+        async def many(n: int) -> int:
+            return sum(await asyncio.gather(*(noop(i=i) for i in range(n))))
+        """,
+    )
+    cell = run_ok(kernel, "import time; t0 = time.perf_counter(); await many(n=3000)")
+    assert cell.result == str(sum(range(3000)))
+    elapsed = float(run_ok(kernel, "print(time.perf_counter() - t0)").stdout)
+    updates = [
+        m for m in cell.of_type("comm_msg") if m["content"]["data"].get("method") == "update"
+    ]
+    # Two HTML widgets at 4 updates per second at most, plus the final state of each widget.
+    assert len(updates) <= 2 * 4 * (elapsed + 1) + 8, (len(updates), elapsed)
+    headers = [
+        s["value"]
+        for s in kernel.widgets("HTMLModel").values()
+        if "data-eagernb-run" in s.get("value", "")
+    ]
+    assert "3000 child executions" in headers[-1]
+    assert "3000 succeeded" in headers[-1]

@@ -1,0 +1,152 @@
+"""The ``eagernb`` command.
+
+``eagernb notebook PATH`` runs a notebook top to bottom in a real Jupyter kernel, prints
+what each code cell showed, and saves the executed notebook (widget state included)::
+
+    $ eagernb notebook notebooks/quickstart.ipynb
+    ...
+    In [6]: await simple_eager_workflow(x=5)
+    ✓ simple_eager_workflow succeeded in 15 ms [r1230005a1b2]; children: 2 succeeded
+      ✓ add_one (task) succeeded 2 ms  x=5 -> 6
+      ✓ double (task) succeeded 0 ms  x=6 -> 12
+    12
+    ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="eagernb", description="Command-line tools for eagernb workflows and notebooks."
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    nb = commands.add_parser(
+        "notebook",
+        help="run a notebook headlessly and print its outputs",
+        description="Run every cell of a notebook in a fresh Jupyter kernel, print the text "
+        "each code cell showed, and save the executed notebook.",
+    )
+    nb.add_argument("path", type=Path, metavar="PATH", help="the .ipynb file to run")
+    nb.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        metavar="OUT",
+        help="where to save the executed notebook (default: NAME.executed.ipynb beside PATH)",
+    )
+    nb.add_argument(
+        "--timeout",
+        type=int,
+        default=600,
+        metavar="SECONDS",
+        help="how long one cell may run (default: 600; -1: no limit)",
+    )
+    nb.set_defaults(run=_notebook)
+
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace, argparse.ArgumentParser], int] = args.run
+    return run(args, nb)
+
+
+def _notebook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    path: Path = args.path
+    if not path.is_file():
+        parser.error(f"{path} is not a file; give the path of a .ipynb notebook.")
+    out: Path = args.output or path.with_name(path.name.removesuffix(".ipynb") + ".executed.ipynb")
+    try:
+        import nbformat
+        import zmq
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    except ImportError as exc:
+        parser.error(f"{exc.name} is missing; install it with: pip install 'eagernb[notebook]'")
+
+    try:
+        nb = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        parser.error(f"{path} is not a notebook nbformat can read ({exc}).")
+    count, current_source = 0, ""  # the code cell running now
+
+    def on_execute(cell: Any, cell_index: int) -> None:
+        nonlocal count, current_source
+        count, current_source = count + 1, cell.source
+
+    def on_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        _print_cell(count, cell, sys.stdout)
+
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        store_widget_state=True,
+        timeout=args.timeout,
+        resources={"metadata": {"path": str(path.resolve().parent)}},
+        on_cell_execute=on_execute,
+        on_cell_executed=on_executed,
+    )
+    km = client.create_kernel_manager()
+    if km.has_trait("transport_encryption") and zmq.has("curve"):
+        # Encrypt kernel traffic when the kernel supports it; ipykernel warns otherwise.
+        km.transport_encryption = "auto"
+    failure: Exception | None = None
+    try:
+        client.execute()
+    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+        failure = exc
+        client.set_widgets_metadata()  # execute() records widget state only when all cells ran
+    nbformat.write(nb, out)  # type: ignore[no-untyped-call]
+    if failure is None:
+        print(f"\nSaved the executed notebook to {out}.", file=sys.stderr)
+        return 0
+    if isinstance(failure, CellExecutionError):
+        what = f"raised {failure.ename}" + (f": {failure.evalue}" if failure.evalue else "")
+    elif isinstance(failure, CellTimeoutError):
+        what = f"did not finish within --timeout {args.timeout} s"
+    else:
+        what = "stopped because the kernel died"
+    sys.stdout.flush()
+    cell_text = "".join(f"    {line}\n" for line in current_source.splitlines())
+    print(f"\nCell In [{count}] of {path}:\n{cell_text}", file=sys.stderr)
+    print(
+        f"eagernb: cell In [{count}] {what}; the notebook up to it was saved to {out}.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _print_cell(count: int, cell: Any, file: TextIO) -> None:
+    """Print a header and the text outputs of one executed code cell, if it showed any."""
+    texts: list[str] = []
+    for output in cell.get("outputs", []):
+        kind = output["output_type"]
+        if kind == "stream":
+            texts.append(output["text"])
+        elif kind in ("execute_result", "display_data"):
+            # Widget views carry a text/plain fallback too: for a run, its summary.
+            text = output.get("data", {}).get("text/plain")
+            if text is not None:
+                texts.append(text if text.endswith("\n") else text + "\n")
+        elif kind == "error":
+            texts.append(": ".join(filter(None, (output["ename"], output["evalue"]))) + "\n")
+    if not texts:
+        return
+    lines = [line for line in cell.source.splitlines() if line.strip()]
+    # The first line that says what the cell does: skip decorators and comments.
+    first = next((ln for ln in lines if not ln.lstrip().startswith(("@", "#"))), lines[0])
+    more = " ..." if len(lines) > 1 else ""
+    file.write(f"\nIn [{count}]: {first}{more}\n{''.join(texts)}")
+    file.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
