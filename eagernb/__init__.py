@@ -23,6 +23,7 @@ from ._core.errors import (
     InputTypeError,
     OutputTypeError,
     RunCancelledError,
+    ScopeClosedError,
     TaskTimeoutError,
     WorkflowCompileError,
 )
@@ -41,8 +42,8 @@ _config_module.set_default_engine_factory(LocalEngine)
 for _name in (
     "Config", "DefinitionError", "Eager", "EagerException", "EagerNBError", "ErrorInfo",
     "ExecutionRecord", "InputTypeError", "Kind", "LocalEngine", "OutputTypeError", "Promise",
-    "Run", "RunCancelledError", "Status", "Task", "TaskTimeoutError", "Workflow",
-    "WorkflowCompileError",
+    "Run", "RunCancelledError", "ScopeClosedError", "Status", "Task", "TaskTimeoutError",
+    "Workflow", "WorkflowCompileError",
 ):  # fmt: skip
     globals()[_name].__module__ = __name__
 del _name
@@ -79,6 +80,7 @@ __all__ = [
     "Promise",
     "Run",
     "RunCancelledError",
+    "ScopeClosedError",
     "Status",
     "Task",
     "TaskTimeoutError",

@@ -24,7 +24,7 @@ __all__ = ["SCOPE", "Scope"]
 class Scope:
     """The body of one eager or static workflow execution while it runs."""
 
-    __slots__ = ("engine", "inflight", "loop", "parent_id", "run", "semaphore")
+    __slots__ = ("closed", "engine", "inflight", "loop", "parent_id", "run", "semaphore")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class Scope:
         self.loop = loop
         self.semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self.inflight: dict[str, asyncio.Future[Any]] = {}
+        self.closed = False  # set once the body has returned and its leftovers are cancelled
 
     def child(self, entity: Entity, inputs: dict[str, Any]) -> Any:
         """Launch ``entity`` as a child: a coroutine on the run's loop, a value elsewhere."""
@@ -51,13 +52,14 @@ class Scope:
             return launch(self.run, self, entity, inputs)
         # Called from a worker thread (asyncio.to_thread in an eager body): the child
         # still belongs to this scope; run it on the run's loop and wait for its value.
-        future = asyncio.run_coroutine_threadsafe(
-            launch(self.run, self, entity, inputs), self.loop
-        )
+        future = asyncio.run_coroutine_threadsafe(launch(self.run, self, entity, inputs), self.loop)
         return future.result()
 
     async def cancel_abandoned(self) -> None:
         """Cancel children the body started but did not wait for, and wait until they end."""
+        # A child wrapped in create_task() registers itself in `inflight` on its first step;
+        # yield once so children the body created just before returning are seen too.
+        await asyncio.sleep(0)
         me = asyncio.current_task()
         pending = [t for t in self.inflight.values() if t is not me and not t.done()]
         for task in pending:

@@ -77,13 +77,16 @@ class Eager(Entity, Generic[P, R]):
         return Run(self, inputs, self.engine or default_engine()).start()
 
     async def run_local(self, call: Call, engine: Engine) -> Any:
-        scope = Scope(call.run, call.record_id, engine, asyncio.get_running_loop(), self.max_concurrency)
+        scope = Scope(
+            call.run, call.record_id, engine, asyncio.get_running_loop(), self.max_concurrency
+        )
         token = SCOPE.set(scope)
         try:
             return await self.fn(**call.inputs)
         finally:
             SCOPE.reset(token)
             await scope.cancel_abandoned()
+            scope.closed = True
 
 
 @overload

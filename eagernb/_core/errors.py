@@ -10,11 +10,13 @@
     ├── EagerException         a child execution failed; each instance is also an
     │                          instance of the child's original exception type
     ├── TaskTimeoutError       (also TimeoutError) a child ran past its timeout
+    ├── ScopeClosedError       (also RuntimeError) a child launched after its parent returned
     └── RunCancelledError      a run was cancelled from a view (Cancel button, handle)
 """
 
 from __future__ import annotations
 
+import contextlib
 import traceback
 import types
 from dataclasses import dataclass
@@ -28,6 +30,7 @@ __all__ = [
     "InputTypeError",
     "OutputTypeError",
     "RunCancelledError",
+    "ScopeClosedError",
     "TaskTimeoutError",
     "WorkflowCompileError",
     "as_eager_exception",
@@ -56,6 +59,10 @@ class OutputTypeError(EagerNBError, TypeError):
 
 class TaskTimeoutError(EagerNBError, TimeoutError):
     """A child execution ran longer than its ``timeout``."""
+
+
+class ScopeClosedError(EagerNBError, RuntimeError):
+    """A child was launched after the eager workflow that would own it had returned."""
 
 
 class RunCancelledError(EagerNBError):
@@ -174,10 +181,8 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
     cls = _eager_class_for(original)
     wrapped: Any = cls.__new__(cls, *exc.args)
     wrapped.args = exc.args
-    try:
+    with contextlib.suppress(AttributeError, TypeError):
         wrapped.__dict__.update(getattr(exc, "__dict__", {}))
-    except (AttributeError, TypeError):
-        pass
     _copy_slots(exc, wrapped)
     wrapped.execution_name = name
     wrapped.execution_id = execution_id

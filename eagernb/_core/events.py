@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from .errors import ErrorInfo
 from .records import ExecutionRecord, Status
@@ -83,9 +83,10 @@ class ExecutionFinished:
     error: ErrorInfo | None = None
 
 
-Event = Union[
-    RunStarted, RunFinished, ExecutionQueued, ExecutionStarted, ExecutionRetrying, ExecutionFinished
-]
+Event = (
+    RunStarted | RunFinished | ExecutionQueued | ExecutionStarted | ExecutionRetrying
+    | ExecutionFinished
+)  # fmt: skip
 Subscriber = Callable[[Event], None]
 
 

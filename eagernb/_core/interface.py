@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,21 @@ def preview(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _hints_one_by_one(fn: Callable[..., Any]) -> dict[str, Any]:
+    # One annotation that cannot be resolved (a class local to a function, or defined
+    # later, under `from __future__ import annotations`) must not switch off the checks
+    # of the others: resolve each alone, and accept anything where that fails.
+    globalns = getattr(inspect.unwrap(fn), "__globals__", {})
+    hints: dict[str, Any] = {}
+    for name, annotation in getattr(fn, "__annotations__", {}).items():
+        holder = types.SimpleNamespace(__annotations__={name: annotation}, __globals__=globalns)
+        try:
+            hints[name] = typing.get_type_hints(holder, include_extras=True)[name]
+        except Exception:
+            hints[name] = Any
+    return hints
+
+
 @dataclass(frozen=True, slots=True)
 class Interface:
     """Parameter annotations, defaults and the return annotation of one function."""
@@ -42,7 +58,7 @@ class Interface:
         try:
             hints = typing.get_type_hints(fn, include_extras=True)
         except Exception:
-            hints = dict(getattr(fn, "__annotations__", {}))
+            hints = _hints_one_by_one(fn)
         inputs: dict[str, Any] = {}
         for param in signature.parameters.values():
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
@@ -91,7 +107,7 @@ class Interface:
         if self.has_output_annotation and not matches(value, self.output):
             raise OutputTypeError(
                 f"{self.owner} is annotated to return {describe(self.output)} but returned "
-                f"{type(value).__name__} ({preview(value)}). Return a "
+                f"{type(value).__name__} ({preview(value)}). Return a value of type "
                 f"{describe(self.output)}, or change the return annotation."
             )
 

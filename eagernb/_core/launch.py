@@ -11,7 +11,7 @@ from time import time
 from typing import TYPE_CHECKING, Any
 
 from .engine import Call
-from .errors import ErrorInfo, TaskTimeoutError, as_eager_exception
+from .errors import ErrorInfo, ScopeClosedError, TaskTimeoutError, as_eager_exception
 from .events import ExecutionFinished, ExecutionQueued, ExecutionRetrying, ExecutionStarted
 from .records import ExecutionRecord, Status
 
@@ -41,6 +41,13 @@ async def launch(
 
     A child's failure is raised as an :class:`EagerException`; the root's as itself.
     """
+    if scope is not None and scope.closed:
+        owner = run.records[scope.parent_id]
+        raise ScopeClosedError(
+            f"{owner.kind.value.capitalize()} {owner.name!r} ({owner.id}) has already "
+            f"returned, so {entity.kind.value} {entity.name!r} cannot start as its child. "
+            "Await every child inside the body before it returns."
+        )
     rid = record_id or run.new_id()
     parent = scope.parent_id if scope is not None else None
     run.emit(
@@ -77,15 +84,21 @@ async def _attempts(run: Run, entity: Entity, inputs: dict[str, Any], rid: str, 
             if entity.timeout is None:
                 value = await engine.execute(Call(entity, inputs, run, rid, attempt))
             else:
-                value = await _with_timeout(engine.execute(Call(entity, inputs, run, rid, attempt)), entity)
+                value = await _with_timeout(
+                    engine.execute(Call(entity, inputs, run, rid, attempt)), entity
+                )
             entity.interface.check_output(value)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if attempt <= entity.retries:
-                run.emit(ExecutionRetrying(run.id, rid, attempt, ErrorInfo.from_exception(exc), time()))
+                run.emit(
+                    ExecutionRetrying(run.id, rid, attempt, ErrorInfo.from_exception(exc), time())
+                )
                 continue
-            run.emit(ExecutionFinished(run.id, rid, _FAILED, time(), error=ErrorInfo.from_exception(exc)))
+            run.emit(
+                ExecutionFinished(run.id, rid, _FAILED, time(), error=ErrorInfo.from_exception(exc))
+            )
             if not wrap:
                 raise
             wrapped = as_eager_exception(exc, entity.name, rid)
@@ -95,9 +108,21 @@ async def _attempts(run: Run, entity: Entity, inputs: dict[str, Any], rid: str, 
 
 
 async def _with_timeout(awaitable: Any, entity: Entity) -> Any:
+    raised_by_body = False
+
+    async def body() -> Any:
+        nonlocal raised_by_body
+        try:
+            return await awaitable
+        except asyncio.TimeoutError:
+            raised_by_body = True
+            raise
+
     try:
-        return await asyncio.wait_for(awaitable, entity.timeout)
+        return await asyncio.wait_for(body(), entity.timeout)
     except asyncio.TimeoutError:
+        if raised_by_body:  # the task's own TimeoutError (a socket, a lock), not ours
+            raise
         raise TaskTimeoutError(
             f"{entity.interface.owner} ran longer than its timeout of {entity.timeout:g} s "
             "and was cancelled. Give it a larger timeout=..., or make it faster."

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import contextvars
 import dataclasses
 import itertools
@@ -210,7 +211,8 @@ class Run:
         return self.events.subscribe(subscriber)
 
     def __repr__(self) -> str:
-        return f"<eagernb Run {self.name} {self.id} {self.status.value}, {len(self.records)} executions>"
+        count = len(self.records)
+        return f"<eagernb Run {self.name} {self.id} {self.status.value}, {count} executions>"
 
 
 def _resize_history() -> None:
@@ -271,8 +273,6 @@ def run_in_helper_thread(coro: Any) -> Any:
         except KeyboardInterrupt:
             if started.wait(timeout=5):
                 box["loop"].call_soon_threadsafe(box["task"].cancel)
-            try:
+            with contextlib.suppress(BaseException):
                 future.result()
-            except BaseException:
-                pass
             raise

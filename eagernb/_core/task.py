@@ -35,9 +35,8 @@ class Task(Entity, Generic[P, R]):
         if not callable(fn):
             raise DefinitionError(f"@task needs a function, got {type(fn).__name__} ({fn!r}).")
         if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
-            raise DefinitionError(
-                f"@task cannot wrap generator {getattr(fn, '__name__', fn)!r}; return a list instead."
-            )
+            name = getattr(fn, "__name__", fn)
+            raise DefinitionError(f"@task cannot wrap generator {name!r}; return a list instead.")
         if retries < 0:
             raise DefinitionError(f"@task(retries={retries}) must be 0 or more.")
         if timeout is not None and timeout <= 0:

@@ -54,7 +54,8 @@ def matches(value: object, annotation: Any) -> bool:
         if len(args) == 2 and args[1] is Ellipsis:
             return all(matches(v, args[0]) for v in value)  # type: ignore[attr-defined]
         return len(value) == len(args) and all(  # type: ignore[arg-type]
-            matches(v, a) for v, a in zip(value, args)  # type: ignore[call-overload]
+            matches(v, a)
+            for v, a in zip(value, args, strict=True)  # type: ignore[call-overload]
         )
     if issubclass(origin, cabc.Mapping) and len(args) == 2:
         return all(
@@ -100,7 +101,7 @@ def is_assignable(source: Any, target: Any) -> bool:
         if not issubclass(s_cls, t_cls):
             return False
         if s_args and t_args and len(s_args) == len(t_args):
-            return all(is_assignable(s, t) for s, t in zip(s_args, t_args))
+            return all(is_assignable(s, t) for s, t in zip(s_args, t_args, strict=True))
         return True
     return True
 

@@ -68,9 +68,9 @@ class Promise:
 
     def __getitem__(self, index: int) -> Promise:
         args = typing.get_args(self.type)
-        if typing.get_origin(self.type) is tuple and args and args[-1] is not Ellipsis:
-            if isinstance(index, int) and -len(args) <= index < len(args):
-                return Promise(f"{self.label}[{index}]", args[index], self.node, self.input_name, index)
+        fixed_tuple = typing.get_origin(self.type) is tuple and args and args[-1] is not Ellipsis
+        if fixed_tuple and isinstance(index, int) and -len(args) <= index < len(args):
+            return Promise(f"{self.label}[{index}]", args[index], self.node, self.input_name, index)
         raise _needs_value(self, f"indexing it with [{index!r}]")
 
     def __iter__(self) -> typing.Iterator[Promise]:
@@ -150,7 +150,7 @@ class Compiler:
                 raise WorkflowCompileError(
                     f"Workflow {self.name!r} passes {preview(value)} ({type(value).__name__}) to "
                     f"'{name}: {describe(expected)}' of {entity.kind} {entity.name!r}. Pass a "
-                    f"{describe(expected)}, or change the annotation."
+                    f"value of type {describe(expected)}, or change the annotation."
                 )
         node = Node(entity, dict(bound.arguments), len(self.nodes))
         self.nodes.append(node)
@@ -204,8 +204,12 @@ class Workflow(Entity, Generic[P, R]):
         expected = typing.get_args(iface.output) if isinstance(output, tuple) else (iface.output,)
         if isinstance(output, tuple) and len(expected) != len(outputs):
             expected = (Any,) * len(outputs)
-        for value, want in zip(outputs, expected):
-            ok = is_assignable(value.type, want) if isinstance(value, Promise) else matches(value, want)
+        for value, want in zip(outputs, expected, strict=True):
+            ok = (
+                is_assignable(value.type, want)
+                if isinstance(value, Promise)
+                else matches(value, want)
+            )
             if not ok:
                 got = value.label if isinstance(value, Promise) else preview(value)
                 raise WorkflowCompileError(
