@@ -11,8 +11,10 @@
 In a notebook: ``%load_ext eagernb`` then ``await wf(x=5)``.
 """
 
+from typing import Any as _Any
+
 from ._core import config as _config_module
-from ._core.config import Config, config
+from ._core.config import Config, config, mode
 from ._core.eager import Eager, eager
 from ._core.engine import Call, Engine
 from ._core.errors import (
@@ -37,6 +39,42 @@ from ._engines.local import LocalEngine
 __version__ = "0.1.0"
 
 _config_module.set_default_engine_factory(LocalEngine)
+
+
+def _remote_of(entity: _Any) -> _Any:
+    from ._client.remote import Remote
+
+    return getattr(entity, "remote", None) or config.remote or Remote.auto()
+
+
+def _hybrid_engine(entity: _Any) -> Engine:
+    from ._client.engine import RemoteEngine
+
+    return RemoteEngine(_remote_of(entity))
+
+
+def _remote_engine(entity: _Any) -> Engine:
+    from ._client.engine import RemoteEngine
+
+    return RemoteEngine(_remote_of(entity), whole_run=True)
+
+
+_config_module.register_mode("hybrid", _hybrid_engine)
+_config_module.register_mode("remote", _remote_engine)
+
+
+def __getattr__(name: str) -> _Any:
+    # The remote client imports httpx; load it only when asked for.
+    if name in ("Remote", "Execution"):
+        from ._client import remote
+
+        return getattr(remote, name)
+    if name in ("RemoteExecutionError", "RemoteRequestError"):
+        from ._client import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'eagernb' has no attribute {name!r}")
+
 
 # Public classes read as ``eagernb.Name`` in reprs and tracebacks, not by private module.
 for _name in (
@@ -72,12 +110,16 @@ __all__ = [
     "EagerNBError",
     "Engine",
     "ErrorInfo",
+    "Execution",
     "ExecutionRecord",
     "InputTypeError",
     "Kind",
     "LocalEngine",
     "OutputTypeError",
     "Promise",
+    "Remote",
+    "RemoteExecutionError",
+    "RemoteRequestError",
     "Run",
     "RunCancelledError",
     "ScopeClosedError",
@@ -90,6 +132,7 @@ __all__ = [
     "eager",
     "events",
     "last_run",
+    "mode",
     "runs",
     "task",
     "workflow",

@@ -7,7 +7,7 @@ import inspect
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
-from .config import default_engine
+from .config import engine_for
 from .context import SCOPE, Scope
 from .entity import Entity
 from .errors import DefinitionError
@@ -43,6 +43,9 @@ class Eager(Entity, Generic[P, R]):
         retries: int = 0,
         timeout: float | None = None,
         engine: Engine | None = None,
+        remote: Any = None,
+        client_secret_group: str | None = None,
+        client_secret_key: str | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise DefinitionError(
@@ -56,6 +59,10 @@ class Eager(Entity, Generic[P, R]):
         self.retries = retries
         self.timeout = timeout
         self.engine = engine
+        self.remote = remote
+        """The control plane for hybrid and remote runs (``eagernb.Remote``); None: the default."""
+        self.client_secret_group = client_secret_group
+        self.client_secret_key = client_secret_key
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         compiler = COMPILING.get()
@@ -74,7 +81,7 @@ class Eager(Entity, Generic[P, R]):
         ``handle.cancel()`` to stop it. eagernb keeps a reference until it ends.
         """
         inputs = self.interface.bind(args, kwargs)
-        return Run(self, inputs, self.engine or default_engine()).start()
+        return Run(self, inputs, self.engine or engine_for(self)).start()
 
     async def run_local(self, call: Call, engine: Engine) -> Any:
         scope = Scope(
@@ -100,6 +107,9 @@ def eager(
     retries: int = 0,
     timeout: float | None = None,
     engine: Engine | None = None,
+    remote: Any = None,
+    client_secret_group: str | None = None,
+    client_secret_key: str | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Eager[P, R]]: ...
 
 
@@ -111,6 +121,9 @@ def eager(
     retries: int = 0,
     timeout: float | None = None,
     engine: Engine | None = None,
+    remote: Any = None,
+    client_secret_group: str | None = None,
+    client_secret_key: str | None = None,
 ) -> Eager[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], Eager[P, R]]:
     """Make an ``async def`` an eager workflow.
 
@@ -120,7 +133,14 @@ def eager(
 
     def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Eager[P, R]:
         return Eager(
-            f, max_concurrency=max_concurrency, retries=retries, timeout=timeout, engine=engine
+            f,
+            max_concurrency=max_concurrency,
+            retries=retries,
+            timeout=timeout,
+            engine=engine,
+            remote=remote,
+            client_secret_group=client_secret_group,
+            client_secret_key=client_secret_key,
         )
 
     return wrap if fn is None else wrap(fn)

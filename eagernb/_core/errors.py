@@ -80,7 +80,8 @@ class ErrorInfo:
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:
         original = exc.original_type if isinstance(exc, EagerException) else type(exc)
-        text = exc.remote_traceback if isinstance(exc, EagerException) else ""
+        # An exception rebuilt from a remote child carries the traceback where it was raised.
+        text = str(getattr(exc, "remote_traceback", "") or "")
         if not text:
             text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         return cls(_qualname(original), str(exc), text)
@@ -176,7 +177,9 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
         cause = exc.__cause__ or exc
     else:
         original = type(exc)
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        text = str(getattr(exc, "remote_traceback", "") or "") or "".join(
+            traceback.format_exception(type(exc), exc, exc.__traceback__)
+        )
         cause = exc
     cls = _eager_class_for(original)
     wrapped: Any = cls.__new__(cls, *exc.args)

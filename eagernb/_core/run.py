@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Iterator
 from time import time
 from typing import TYPE_CHECKING, Any
 
-from .config import config, default_engine
+from .config import config, engine_for
 from .errors import RunCancelledError
 from .events import (
     Event,
@@ -234,7 +234,7 @@ def last_run() -> Run | None:
 
 async def run_root(entity: Entity, inputs: dict[str, Any], engine: Engine | None = None) -> Any:
     """Run ``entity`` as a new top-level run on the running loop and return its value."""
-    return await Run(entity, inputs, engine or default_engine()).start()
+    return await Run(entity, inputs, engine or engine_for(entity)).start()
 
 
 def run_blocking(entity: Entity, inputs: dict[str, Any], engine: Engine | None = None) -> Any:

@@ -3,7 +3,7 @@
 ::
 
     %eagernb                     show the options
-    %eagernb widget=off rate=2   set options
+    %eagernb widget=off rate=2   set options (mode=local|hybrid|remote picks where runs go)
     %eagernb runs                list this session's runs
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .._core.config import MODES, config
 from .._core.run import runs
 from .options import options
 
@@ -19,14 +20,14 @@ __all__ = ["eagernb_magic", "register_magics", "unregister_magics"]
 
 _USAGE = (
     "Usage: `%eagernb` shows the options, `%eagernb NAME=VALUE ...` sets them "
-    "(e.g. `%eagernb widget=off rate=2 max_rows=500`), `%eagernb runs` lists runs."
+    "(e.g. `%eagernb mode=hybrid widget=off rate=2 max_rows=500`), `%eagernb runs` lists runs."
 )
 
 
 def eagernb_magic(line: str) -> None:
     words = line.split()
     if not words:
-        print(f"eagernb options: {options.describe()}")
+        print(_describe())
         return
     if words == ["runs"]:
         print(_runs_table())
@@ -38,8 +39,17 @@ def eagernb_magic(line: str) -> None:
             raise ValueError(f"{word!r} is not an option setting. {_USAGE}")
         pending.append((name, value))
     for name, value in pending:
-        options.set(name, value)
-    print(f"eagernb options: {options.describe()}")
+        if name == "mode":
+            if value not in MODES:
+                raise ValueError(f"eagernb mode {value!r} is not one of {', '.join(MODES)}.")
+            config.mode = value
+        else:
+            options.set(name, value)
+    print(_describe())
+
+
+def _describe() -> str:
+    return f"eagernb options: mode={config.mode}  {options.describe()}"
 
 
 def _runs_table() -> str:

@@ -1,0 +1,104 @@
+"""The remote engine: children become executions on a control plane.
+
+``hybrid``: eager and static workflow bodies stay in this process (the notebook kernel) and
+every task they call runs remotely. ``remote``: the top-level workflow itself is one remote
+execution; its body runs on a worker, and this process follows its children live from the
+server's event stream, mirroring them as local records so every view shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from .._core.engine import Call
+from .._core.errors import ErrorInfo
+from .._core.events import ExecutionFinished, ExecutionQueued, ExecutionStarted
+from .._core.records import ExecutionRecord, Kind, Status
+from .remote import Remote
+
+__all__ = ["RemoteEngine"]
+
+_TASK = Kind.TASK
+
+
+class RemoteEngine:
+    """Run children on the control plane behind ``remote``."""
+
+    def __init__(self, remote: Remote, *, whole_run: bool = False, parent_id: str | None = None):
+        self.remote = remote
+        self.whole_run = whole_run
+        self.parent_id = parent_id  # the server execution these children belong to, if any
+
+    async def execute(self, call: Call) -> Any:
+        entity = call.entity
+        is_root = call.record_id == call.run.root_id
+        if entity.kind is not _TASK and not (self.whole_run and is_root):
+            return await entity.run_local(call, self)
+        remote = self.remote
+        execution = await remote.aexecute(entity, call.inputs, parent_id=self.parent_id)
+        try:
+            if self.whole_run and is_root:
+                await self._follow(call, execution.id)
+            return await remote.await_output(execution.id)
+        except asyncio.CancelledError:
+            await asyncio.shield(remote.acancel(execution.id))
+            raise
+
+    async def _follow(self, call: Call, execution_id: str) -> None:
+        """Mirror the remote run's descendants as local records until it is final."""
+        run = call.run
+        local_ids = {execution_id: call.record_id}
+        client = self.remote._async()
+        async with client.stream(
+            "GET", f"/executions/{execution_id}/events", timeout=None
+        ) as response:
+            async for line in response.aiter_lines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                data = event["execution"]
+                rid = data["id"]
+                if rid == execution_id:
+                    continue
+                local = local_ids.get(rid)
+                kind = event["type"]
+                if local is None:
+                    local = f"{run.id}.x{rid}"
+                    local_ids[rid] = local
+                    parent = local_ids.get(data.get("parent_id"), call.record_id)
+                    run.emit(ExecutionQueued(ExecutionRecord(
+                        local, run.id, parent, data["name"], Kind(data["kind"]), Status.QUEUED,
+                        {}, data.get("created_at") or 0.0,
+                    )))  # fmt: skip
+                if kind in ("started", "retrying"):
+                    run.emit(
+                        ExecutionStarted(
+                            run.id,
+                            local,
+                            max(1, data.get("attempts") or 1),
+                            data.get("started_at") or 0.0,
+                        )
+                    )
+                elif kind == "finished" or data["status"] in ("succeeded", "failed", "cancelled"):
+                    error = data.get("error")
+                    info = (
+                        ErrorInfo(error["type_name"], error["message"], error["traceback"])
+                        if error
+                        else None
+                    )
+                    if run.records[local].status.is_final:
+                        continue
+                    run.emit(
+                        ExecutionFinished(
+                            run.id,
+                            local,
+                            Status(data["status"]),
+                            data.get("ended_at") or 0.0,
+                            error=info,
+                        )
+                    )
+
+    async def aclose(self) -> None:
+        await self.remote.aclose()

@@ -1,0 +1,52 @@
+"""Errors of the remote path, and rebuilding a remote child's exception in the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+from .._core.errors import EagerNBError
+
+__all__ = ["RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
+
+
+class RemoteRequestError(EagerNBError):
+    """The control plane refused a request or could not be reached."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class RemoteExecutionError(EagerNBError):
+    """A remote child failed with an exception whose class cannot be rebuilt here.
+
+    ``type_name``, ``message`` and ``remote_traceback`` describe the original failure.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str) -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.remote_message = message
+        self.remote_traceback = remote_traceback
+
+
+def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> BaseException:
+    """The exception a failed remote execution raised, as close to the original as possible."""
+    if execution.get("status") == "cancelled":
+        return asyncio.CancelledError(f"Remote execution {execution.get('id')} was cancelled.")
+    error = execution.get("error") or {}
+    text = str(error.get("traceback", ""))
+    if pickled is not None:
+        try:
+            exc = pickle.loads(pickled)
+        except Exception:
+            exc = None
+        if isinstance(exc, BaseException):
+            exc.__dict__.setdefault("remote_traceback", text)
+            return exc
+    return RemoteExecutionError(
+        str(error.get("type_name", "Exception")), str(error.get("message", "")), text
+    )

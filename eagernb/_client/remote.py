@@ -1,0 +1,397 @@
+"""``Remote``: talk to an eagernb control plane over HTTP (httpx), sync or async.
+
+::
+
+    remote = Remote.for_sandbox(default_project="flytesnacks", default_domain="development")
+    handle = remote.execute(add_one, inputs={"x": 1})
+    handle.wait().output          # 2
+
+Every method has an ``a``-prefixed async twin (``aexecute``, ``await handle``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .._core.entity import Entity
+from .._engines.payload import Payload, dump_entity, dump_value, load_value
+from .errors import RemoteRequestError, rebuild_exception
+
+__all__ = ["Execution", "Remote"]
+
+DEFAULT_PROJECT = "default"
+DEFAULT_DOMAIN = "development"
+SANDBOX_FILE = Path("~/.eagernb/sandbox/sandbox.json")
+FINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A snapshot of one remote execution, as the server described it."""
+
+    data: Mapping[str, Any]
+    remote: Remote
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.data["status"])
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL
+
+    def wait(self, timeout: float | None = None) -> Execution:
+        """Block until the execution is final (long polls; no sleeping) and return it."""
+        return self.remote.wait(self.id, timeout)
+
+    def __await__(self) -> Any:
+        return self.remote.await_output(self.id).__await__()
+
+    @property
+    def output(self) -> Any:
+        """The output value of a succeeded execution; raises the child's error if it failed."""
+        return self.remote.output_of(self)
+
+    def children(self) -> list[Execution]:
+        return self.remote.list_executions(parent_id=self.id)
+
+    def cancel(self) -> Execution:
+        return self.remote.cancel(self.id)
+
+
+class Remote:
+    """A connection to one control plane, with a default project and domain.
+
+    Endpoint and token are resolved when the first request is made, not when the object
+    is created, so ``Remote.auto()`` in a decorator reads the environment at run time.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        default_project: str = DEFAULT_PROJECT,
+        default_domain: str = DEFAULT_DOMAIN,
+        token: str | None = None,
+        timeout: float = 30.0,
+        _resolve: str = "explicit",
+    ) -> None:
+        self._endpoint = endpoint
+        self.default_project = default_project
+        self.default_domain = default_domain
+        self._token = token
+        self._timeout = timeout
+        self._resolve = _resolve
+        self._client: httpx.Client | None = None
+        self._aclients: dict[int, httpx.AsyncClient] = {}
+        self._registered: dict[tuple[str, str, str], str] = {}  # (project, domain, sha) -> version
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def for_sandbox(
+        cls, default_project: str = DEFAULT_PROJECT, default_domain: str = DEFAULT_DOMAIN
+    ) -> Remote:
+        """The local sandbox started with ``eagernb sandbox start`` (found at request time)."""
+        return cls(
+            default_project=default_project, default_domain=default_domain, _resolve="sandbox"
+        )
+
+    @classmethod
+    def auto(
+        cls, default_project: str = DEFAULT_PROJECT, default_domain: str = DEFAULT_DOMAIN
+    ) -> Remote:
+        """Endpoint from ``EAGERNB_ENDPOINT`` (token from ``EAGERNB_TOKEN``), else the sandbox."""
+        return cls(default_project=default_project, default_domain=default_domain, _resolve="auto")
+
+    @property
+    def endpoint(self) -> str:
+        if self._endpoint is None:
+            self._endpoint = self._find_endpoint()
+        return self._endpoint.rstrip("/")
+
+    def _find_endpoint(self) -> str:
+        if self._resolve == "auto" and os.environ.get("EAGERNB_ENDPOINT"):
+            return os.environ["EAGERNB_ENDPOINT"]
+        path = Path(os.environ.get("EAGERNB_SANDBOX_FILE", str(SANDBOX_FILE))).expanduser()
+        try:
+            return str(json.loads(path.read_text())["url"])
+        except (OSError, ValueError, KeyError):
+            raise RemoteRequestError(
+                "No eagernb control plane was found: set EAGERNB_ENDPOINT to its URL, or start "
+                f"the local sandbox with `eagernb sandbox start` (it writes {path})."
+            ) from None
+
+    def _headers(self) -> dict[str, str]:
+        token = self._token or (
+            os.environ.get("EAGERNB_TOKEN") if self._resolve == "auto" else None
+        )
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _sync(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                base_url=self.endpoint + "/api/v1", headers=self._headers(), timeout=self._timeout
+            )
+        return self._client
+
+    def _async(self) -> httpx.AsyncClient:
+        # One async client per event loop: an httpx.AsyncClient is bound to the loop it used.
+        import asyncio
+
+        key = id(asyncio.get_running_loop())
+        client = self._aclients.get(key)
+        if client is None:
+            client = httpx.AsyncClient(
+                base_url=self.endpoint + "/api/v1", headers=self._headers(), timeout=self._timeout
+            )
+            self._aclients[key] = client
+        return client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def aclose(self) -> None:
+        for client in self._aclients.values():
+            await client.aclose()
+        self._aclients.clear()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Shipped inside code payloads: connections and caches stay behind.
+        state = dict(self.__dict__)
+        state.update(_client=None, _aclients={}, _registered={})
+        if self._resolve != "explicit":
+            state["_endpoint"] = None  # resolved again where it is used
+        state["_token"] = None if self._resolve != "explicit" else self._token
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def __repr__(self) -> str:
+        where = self._endpoint or f"<{self._resolve}>"
+        return f"Remote({where}, project={self.default_project!r}, domain={self.default_domain!r})"
+
+    # -- requests -------------------------------------------------------------------------
+
+    @staticmethod
+    def _check(response: httpx.Response) -> Any:
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            message = response.json().get("error", response.text)
+        except ValueError:
+            message = response.text
+        raise RemoteRequestError(
+            f"The control plane answered {response.status_code} to {response.request.method} "
+            f"{response.request.url.path}: {message}",
+            status_code=response.status_code,
+        )
+
+    def _blob_put(self, payload: Payload) -> None:
+        client = self._sync()
+        if client.head(f"/blobs/{payload.sha256}").status_code != 200:
+            self._check(client.put(f"/blobs/{payload.sha256}", content=payload.data))
+
+    async def _ablob_put(self, payload: Payload) -> None:
+        client = self._async()
+        if (await client.head(f"/blobs/{payload.sha256}")).status_code != 200:
+            self._check(await client.put(f"/blobs/{payload.sha256}", content=payload.data))
+
+    def _entity_body(
+        self, entity: Entity, payload: Payload, project: str, domain: str
+    ) -> dict[str, Any]:
+        from .._core.typecheck import describe
+
+        iface = entity.interface
+        return {
+            "project": project,
+            "domain": domain,
+            "name": entity.name,
+            "kind": entity.kind.value,
+            "version": payload.sha256[:16],
+            "payload_sha": payload.sha256,
+            "interface": {
+                "inputs": {k: describe(v) for k, v in iface.inputs.items()},
+                "output": describe(iface.output),
+            },
+        }
+
+    def register(
+        self, entity: Entity, *, project: str | None = None, domain: str | None = None
+    ) -> str:
+        """Upload ``entity`` unless this exact code is registered; return its version."""
+        project, domain = project or self.default_project, domain or self.default_domain
+        payload = dump_entity(entity)
+        key = (project, domain, payload.sha256)
+        if key not in self._registered:
+            self._blob_put(payload)
+            self._check(
+                self._sync().post(
+                    "/entities", json=self._entity_body(entity, payload, project, domain)
+                )
+            )
+            self._registered[key] = payload.sha256[:16]
+        return self._registered[key]
+
+    async def aregister(
+        self, entity: Entity, *, project: str | None = None, domain: str | None = None
+    ) -> str:
+        project, domain = project or self.default_project, domain or self.default_domain
+        payload = dump_entity(entity)
+        key = (project, domain, payload.sha256)
+        if key not in self._registered:
+            await self._ablob_put(payload)
+            body = self._entity_body(entity, payload, project, domain)
+            self._check(await self._async().post("/entities", json=body))
+            self._registered[key] = payload.sha256[:16]
+        return self._registered[key]
+
+    def _execution_body(
+        self, name: str, version: str | None, inputs: Payload, project: str, domain: str,
+        parent_id: str | None, retries: int, timeout: float | None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return {
+            "project": project, "domain": domain, "name": name, "version": version,
+            "inputs_sha": inputs.sha256, "parent_id": parent_id, "retries": retries,
+            "timeout": timeout,
+        }  # fmt: skip
+
+    def execute(
+        self,
+        entity: Entity | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        parent_id: str | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+    ) -> Execution:
+        """Start ``entity`` (an object, registered first, or a registered name) with ``inputs``."""
+        project, domain = project or self.default_project, domain or self.default_domain
+        values = dict(inputs or {})
+        if isinstance(entity, Entity):
+            values = entity.interface.bind((), values)
+            version = version or self.register(entity, project=project, domain=domain)
+            name = entity.name
+        else:
+            name = entity
+        payload = Payload.of(dump_value(values))
+        self._blob_put(payload)
+        body = self._execution_body(
+            name, version, payload, project, domain, parent_id, retries, timeout
+        )
+        return Execution(self._check(self._sync().post("/executions", json=body)), self)
+
+    async def aexecute(
+        self,
+        entity: Entity | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+        parent_id: str | None = None,
+        retries: int = 0,
+        timeout: float | None = None,
+    ) -> Execution:
+        project, domain = project or self.default_project, domain or self.default_domain
+        values = dict(inputs or {})
+        if isinstance(entity, Entity):
+            values = entity.interface.bind((), values)
+            version = version or await self.aregister(entity, project=project, domain=domain)
+            name = entity.name
+        else:
+            name = entity
+        payload = Payload.of(dump_value(values))
+        await self._ablob_put(payload)
+        body = self._execution_body(
+            name, version, payload, project, domain, parent_id, retries, timeout
+        )
+        return Execution(self._check(await self._async().post("/executions", json=body)), self)
+
+    def fetch(self, execution_id: str) -> Execution:
+        return Execution(self._check(self._sync().get(f"/executions/{execution_id}")), self)
+
+    async def afetch(self, execution_id: str) -> Execution:
+        return Execution(self._check(await self._async().get(f"/executions/{execution_id}")), self)
+
+    def list_executions(self, **filters: Any) -> list[Execution]:
+        params = {k: v for k, v in filters.items() if v is not None}
+        params.setdefault("project", self.default_project)
+        rows = self._check(self._sync().get("/executions", params=params))
+        return [Execution(row, self) for row in rows]
+
+    def cancel(self, execution_id: str) -> Execution:
+        return Execution(self._check(self._sync().post(f"/executions/{execution_id}/cancel")), self)
+
+    async def acancel(self, execution_id: str) -> Execution:
+        response = await self._async().post(f"/executions/{execution_id}/cancel")
+        return Execution(self._check(response), self)
+
+    def wait(self, execution_id: str, timeout: float | None = None) -> Execution:
+        """Long-poll until final (or ``timeout`` seconds pass) and return the execution."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = 25.0 if deadline is None else max(0.0, min(25.0, deadline - time.monotonic()))
+            response = self._sync().get(
+                f"/executions/{execution_id}/wait", params={"timeout": left}, timeout=left + 10
+            )
+            execution = Execution(self._check(response), self)
+            if execution.done or (deadline is not None and time.monotonic() >= deadline):
+                return execution
+
+    async def await_final(self, execution_id: str) -> Execution:
+        while True:
+            response = await self._async().get(
+                f"/executions/{execution_id}/wait", params={"timeout": 25.0}, timeout=35.0
+            )
+            execution = Execution(self._check(response), self)
+            if execution.done:
+                return execution
+
+    async def await_output(self, execution_id: str) -> Any:
+        return await self.aoutput_of(await self.await_final(execution_id))
+
+    def _blob(self, sha: str) -> bytes:
+        response = self._sync().get(f"/blobs/{sha}")
+        self._check(response)
+        return response.content
+
+    async def _ablob(self, sha: str) -> bytes:
+        response = await self._async().get(f"/blobs/{sha}")
+        self._check(response)
+        return response.content
+
+    def output_of(self, execution: Execution) -> Any:
+        data = execution.data
+        if data["status"] == "succeeded":
+            return load_value(self._blob(data["output_sha"]))
+        error = data.get("error") or {}
+        pickled = self._blob(error["exception_sha"]) if error.get("exception_sha") else None
+        raise rebuild_exception(data, pickled)
+
+    async def aoutput_of(self, execution: Execution) -> Any:
+        data = execution.data
+        if data["status"] == "succeeded":
+            return load_value(await self._ablob(data["output_sha"]))
+        error = data.get("error") or {}
+        pickled = await self._ablob(error["exception_sha"]) if error.get("exception_sha") else None
+        raise rebuild_exception(data, pickled)
