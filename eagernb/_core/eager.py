@@ -84,6 +84,7 @@ class Eager(Entity, Generic[P, R]):
         return Run(self, inputs, self.engine or engine_for(self)).start()
 
     async def run_local(self, call: Call, engine: Engine) -> Any:
+        __tracebackhide__ = True
         scope = Scope(
             call.run, call.record_id, engine, asyncio.get_running_loop(), self.max_concurrency
         )

@@ -9,6 +9,7 @@ a remote execution is cancelled on the server).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -19,15 +20,25 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Engine"]
 
 
+def _nothing() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One attempt at one child execution."""
+    """One attempt at one child execution.
+
+    The engine calls ``started()`` (on the run's loop) when the body really begins, after
+    any wait for a free thread, worker or slot: the record turns ``running`` then, and the
+    task's ``timeout`` counts from then.
+    """
 
     entity: Entity
     inputs: dict[str, Any]
     run: Run
     record_id: str
     attempt: int
+    started: Callable[[], None] = _nothing
 
 
 @runtime_checkable

@@ -16,7 +16,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
+import os
 import traceback
 import types
 from dataclasses import dataclass
@@ -35,6 +38,34 @@ __all__ = [
     "WorkflowCompileError",
     "as_eager_exception",
 ]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_MACHINERY = (
+    _PACKAGE_DIR + os.sep,
+    os.path.dirname(asyncio.__file__) + os.sep,
+    os.path.dirname(concurrent.futures.__file__) + os.sep,
+)
+
+
+def user_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` as text, without eagernb's and asyncio's own frames."""
+    summary = traceback.TracebackException.from_exception(exc)
+    for part in _chain(summary):
+        frames = [f for f in part.stack if not f.filename.startswith(_MACHINERY)]
+        if frames:
+            part.stack = traceback.StackSummary.from_list(frames)
+    return "".join(summary.format())
+
+
+def _chain(summary: traceback.TracebackException) -> list[traceback.TracebackException]:
+    parts, seen = [], set()
+    current: traceback.TracebackException | None = summary
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        parts.append(current)
+        current = current.__cause__ or current.__context__
+    return parts
 
 
 class EagerNBError(Exception):
@@ -83,7 +114,7 @@ class ErrorInfo:
         # An exception rebuilt from a remote child carries the traceback where it was raised.
         text = str(getattr(exc, "remote_traceback", "") or "")
         if not text:
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            text = user_traceback(exc)
         return cls(_qualname(original), str(exc), text)
 
     def __str__(self) -> str:
@@ -112,6 +143,11 @@ class EagerException(EagerNBError):
     execution_id: str = ""
     original_type: type[BaseException] = Exception
     remote_traceback: str = ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The class is made on the fly, so it cannot be pickled by name: rebuild it.
+        state = dict(self.__dict__)
+        return (_rebuild, (self.original_type, self.args, state))
 
     def __str__(self) -> str:
         if self.original_type is not EagerException and isinstance(self, self.original_type):
@@ -169,6 +205,14 @@ def _copy_slots(source: BaseException, target: BaseException) -> None:
                 pass
 
 
+def _rebuild(original: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    cls = _eager_class_for(original)
+    exc: Any = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
 def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> EagerException:
     """Wrap ``exc`` raised by child ``name`` so both EagerException and its type catch it."""
     if isinstance(exc, EagerException):
@@ -177,9 +221,7 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
         cause = exc.__cause__ or exc
     else:
         original = type(exc)
-        text = str(getattr(exc, "remote_traceback", "") or "") or "".join(
-            traceback.format_exception(type(exc), exc, exc.__traceback__)
-        )
+        text = str(getattr(exc, "remote_traceback", "") or "") or "".join(user_traceback(exc))
         cause = exc
     cls = _eager_class_for(original)
     wrapped: Any = cls.__new__(cls, *exc.args)

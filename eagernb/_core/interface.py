@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -17,10 +18,19 @@ __all__ = ["Interface", "preview"]
 _EMPTY = inspect.Parameter.empty
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = _SHORT.maxdict = 8
+_SHORT.maxstring = _SHORT.maxother = 120
+_SHORT.maxlevel = 3
+
+
 def preview(value: object, limit: int = 60) -> str:
-    """A one-line ``repr`` of ``value``, cut to ``limit`` characters."""
+    """A one-line ``repr`` of ``value``, cut to ``limit`` characters.
+
+    Built with ``reprlib`` so a huge list or dict costs a few items, not its whole repr.
+    """
     try:
-        text = repr(value)
+        text = _SHORT.repr(value)
     except Exception as exc:  # a broken __repr__ must not break a run or a view
         text = f"<{type(value).__name__} (repr failed: {exc})>"
     text = " ".join(text.split())

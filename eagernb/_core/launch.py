@@ -41,6 +41,7 @@ async def launch(
 
     A child's failure is raised as an :class:`EagerException`; the root's as itself.
     """
+    __tracebackhide__ = True
     if scope is not None and scope.closed:
         owner = run.records[scope.parent_id]
         raise ScopeClosedError(
@@ -75,55 +76,79 @@ async def launch(
 
 
 async def _attempts(run: Run, entity: Entity, inputs: dict[str, Any], rid: str, wrap: bool) -> Any:
+    __tracebackhide__ = True  # IPython hides this frame in tracebacks
     engine = run.engine
     attempt = 0
     while True:
         attempt += 1
-        run.emit(ExecutionStarted(run.id, rid, attempt, time()))
+        clock = _Attempt(run, rid, attempt, entity.timeout)
         try:
-            if entity.timeout is None:
-                value = await engine.execute(Call(entity, inputs, run, rid, attempt))
-            else:
-                value = await _with_timeout(
-                    engine.execute(Call(entity, inputs, run, rid, attempt)), entity
-                )
+            try:
+                value = await engine.execute(Call(entity, inputs, run, rid, attempt, clock.started))
+            finally:
+                clock.stop()
             entity.interface.check_output(value)
         except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            if attempt <= entity.retries:
-                run.emit(
-                    ExecutionRetrying(run.id, rid, attempt, ErrorInfo.from_exception(exc), time())
-                )
-                continue
-            run.emit(
-                ExecutionFinished(run.id, rid, _FAILED, time(), error=ErrorInfo.from_exception(exc))
-            )
-            if not wrap:
+            if not clock.expired:
                 raise
-            wrapped = as_eager_exception(exc, entity.name, rid)
-            raise wrapped from wrapped.__cause__
-        run.emit(ExecutionFinished(run.id, rid, _SUCCEEDED, time(), output=value))
-        return value
+            exc: Exception = clock.timeout_error(entity)
+        except Exception as raised:
+            exc = raised
+        else:
+            run.emit(ExecutionFinished(run.id, rid, _SUCCEEDED, time(), output=value))
+            return value
+        if attempt <= entity.retries:
+            run.emit(ExecutionRetrying(run.id, rid, attempt, ErrorInfo.from_exception(exc), time()))
+            continue
+        run.emit(
+            ExecutionFinished(run.id, rid, _FAILED, time(), error=ErrorInfo.from_exception(exc))
+        )
+        if not wrap:
+            raise exc
+        wrapped = as_eager_exception(exc, entity.name, rid)
+        raise wrapped from exc
 
 
-async def _with_timeout(awaitable: Any, entity: Entity) -> Any:
-    raised_by_body = False
+class _Attempt:
+    """Marks an attempt running when its body starts, and enforces the timeout from then."""
 
-    async def body() -> Any:
-        nonlocal raised_by_body
-        try:
-            return await awaitable
-        except asyncio.TimeoutError:
-            raised_by_body = True
-            raise
+    __slots__ = ("_handle", "_task", "attempt", "expired", "rid", "run", "timeout")
 
-    try:
-        return await asyncio.wait_for(body(), entity.timeout)
-    except asyncio.TimeoutError:
-        if raised_by_body:  # the task's own TimeoutError (a socket, a lock), not ours
-            raise
-        raise TaskTimeoutError(
-            f"{entity.interface.owner} ran longer than its timeout of {entity.timeout:g} s "
-            "and was cancelled. Give it a larger timeout=..., or make it faster."
-        ) from None
+    def __init__(self, run: Run, rid: str, attempt: int, timeout: float | None) -> None:
+        self.run = run
+        self.rid = rid
+        self.attempt = attempt
+        self.timeout = timeout
+        self.expired = False
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+
+    def started(self) -> None:
+        if self._task is not None:
+            return  # started twice: the first one counts
+        run = self.run
+        run.emit(ExecutionStarted(run.id, self.rid, self.attempt, time()))
+        self._task = asyncio.current_task()
+        if self.timeout is not None and self._task is not None:
+            self._handle = asyncio.get_running_loop().call_later(self.timeout, self._expire)
+
+    def _expire(self) -> None:
+        if self._task is not None and not self._task.done():
+            self.expired = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def timeout_error(self, entity: Entity) -> TaskTimeoutError:
+        task = self._task
+        if task is not None and hasattr(task, "uncancel"):
+            task.uncancel()  # this cancellation was ours, not the caller's
+        return TaskTimeoutError(
+            f"{entity.interface.owner} ran longer than its timeout of {entity.timeout:g} s and "
+            "was stopped (a synchronous body already running on a thread cannot be interrupted; "
+            "it finishes in the background and its result is discarded). Give it a larger "
+            "timeout=..., or make it faster."
+        )

@@ -70,10 +70,6 @@ class Run:
         self._task: asyncio.Task[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cancel_reason: str | None = None
-        with _history_lock:
-            if _history.maxlen != config.history:
-                _resize_history()
-            _history.append(self)
 
     # -- events -------------------------------------------------------------------------
 
@@ -129,14 +125,25 @@ class Run:
         ``RunStarted`` is published before this returns, so views attach to the caller's
         context (the notebook cell that started the run).
         """
-        loop = asyncio.get_running_loop()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                f"{self.name}.start() needs a running event loop: call it in a notebook cell or "
+                "inside async code. From a plain script, use asyncio.run(wf(...)) instead."
+            ) from None
         self._loop = loop
+        with _history_lock:
+            if _history.maxlen != config.history:
+                _resize_history()
+            _history.append(self)
         self.emit(RunStarted(self.id, self.name, time()))
         self._task = loop.create_task(self._main(), name=f"eagernb run {self.name} {self.id}")
         _active.add(self)
         return self
 
     async def _main(self) -> Any:
+        __tracebackhide__ = True
         status = Status.FAILED
         try:
             value = await launch(self, None, self.entity, self.inputs, self.root_id)
@@ -234,6 +241,7 @@ def last_run() -> Run | None:
 
 async def run_root(entity: Entity, inputs: dict[str, Any], engine: Engine | None = None) -> Any:
     """Run ``entity`` as a new top-level run on the running loop and return its value."""
+    __tracebackhide__ = True
     return await Run(entity, inputs, engine or engine_for(entity)).start()
 
 

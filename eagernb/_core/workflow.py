@@ -105,8 +105,17 @@ for _name, _symbol in {
     "__rmul__": "*", "__truediv__": "/", "__rtruediv__": "/", "__floordiv__": "//",
     "__mod__": "%", "__pow__": "**", "__neg__": "-", "__abs__": "abs()", "__int__": "int()",
     "__float__": "float()", "__contains__": "in", "__format__": "formatting",
+    "__str__": "str() or %-formatting",
 }.items():  # fmt: skip
     setattr(Promise, _name, _operator(_symbol))
+
+
+def _holds_promise(value: Any) -> bool:
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(isinstance(v, Promise) for v in value)
+    if isinstance(value, dict):
+        return any(isinstance(v, Promise) for v in value.values())
+    return False
 
 
 def _needs_value(promise: Promise, what: str) -> WorkflowCompileError:
@@ -146,6 +155,13 @@ class Compiler:
                         f"to '{name}: {describe(expected)}' of {entity.kind} {entity.name!r}. "
                         "Pass a matching value, or change one of the annotations."
                     )
+            elif _holds_promise(value):
+                raise WorkflowCompileError(
+                    f"Workflow {self.name!r} passes a {type(value).__name__} of promises to "
+                    f"'{name}' of {entity.kind} {entity.name!r}. A static workflow cannot build "
+                    "containers from node outputs; gather the values in an `@eager` workflow "
+                    "instead, or give the task one parameter per value."
+                )
             elif not matches(value, expected):
                 raise WorkflowCompileError(
                     f"Workflow {self.name!r} passes {preview(value)} ({type(value).__name__}) to "
@@ -228,6 +244,7 @@ class Workflow(Entity, Generic[P, R]):
         return run_blocking(self, inputs)
 
     async def run_local(self, call: Call, engine: Engine) -> Any:
+        __tracebackhide__ = True
         loop = asyncio.get_running_loop()
         scope = Scope(call.run, call.record_id, engine, loop)
         tasks: dict[Node, asyncio.Task[Any]] = {}

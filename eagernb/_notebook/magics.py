@@ -25,11 +25,21 @@ _USAGE = (
 
 
 def eagernb_magic(line: str) -> None:
+    try:
+        _magic(line)
+    except ValueError as exc:
+        # IPython shows a UsageError as its message alone, without a traceback.
+        from IPython.core.error import UsageError
+
+        raise UsageError(f"{exc} {_USAGE}" if _USAGE not in str(exc) else str(exc)) from None
+
+
+def _magic(line: str) -> None:
     words = line.split()
     if not words:
         print(_describe())
         return
-    if words == ["runs"]:
+    if words[0] == "runs":
         print(_runs_table())
         return
     pending: list[tuple[str, str]] = []

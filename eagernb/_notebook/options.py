@@ -29,11 +29,17 @@ class NotebookOptions:
                 raise ValueError(f"Option {name!r} is on or off, not {text!r}.")
             value = lowered in ("on", "true", "1", "yes")
         elif isinstance(current, int):
-            value = int(text)
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"Option {name!r} is a whole number, not {text!r}.") from None
             if value < 1:
                 raise ValueError(f"Option {name!r} must be 1 or more, not {text!r}.")
         else:
-            value = float(text)
+            try:
+                value = float(text)
+            except ValueError:
+                raise ValueError(f"Option {name!r} is a number, not {text!r}.") from None
             if not 0.1 <= value <= 50:
                 raise ValueError(f"Option {name!r} must be between 0.1 and 50, not {text!r}.")
         setattr(self, name, value)
