@@ -52,11 +52,79 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="how long one cell may run (default: 600; -1: no limit)",
     )
-    nb.set_defaults(run=_notebook)
+    nb.set_defaults(run=_notebook, parser=nb)
+
+    server = commands.add_parser(
+        "server",
+        help="run the control plane (HTTP API, store and worker processes) in the foreground",
+        description="Serve the eagernb HTTP API with a pool of worker processes; Ctrl-C stops it.",
+    )
+    server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    server.add_argument(
+        "--port", type=int, default=8700, help="0 picks a free port (default: 8700)"
+    )
+    server.add_argument(
+        "--data-dir", type=Path, default=Path("~/.eagernb/server"), metavar="DIR",
+        help="where the SQLite file and blobs live (default: ~/.eagernb/server)",
+    )  # fmt: skip
+    server.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPUs)")
+    server.set_defaults(run=_server, parser=server)
+
+    sandbox = commands.add_parser(
+        "sandbox",
+        help="start, stop or check a local control plane running in the background",
+        description="A local eagernb control plane for this machine, bound to 127.0.0.1.",
+    )
+    sandbox.add_argument("action", choices=["start", "stop", "status"])
+    sandbox.add_argument(
+        "--data-dir", type=Path, default=Path("~/.eagernb/sandbox"), metavar="DIR",
+        help="its data, log and sandbox.json (default: ~/.eagernb/sandbox)",
+    )  # fmt: skip
+    sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default: 0)")
+    sandbox.add_argument("--workers", type=int, default=2, metavar="N", help="(default: 2)")
+    sandbox.set_defaults(run=_sandbox, parser=sandbox)
 
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace, argparse.ArgumentParser], int] = args.run
-    return run(args, nb)
+    return run(args, args.parser)
+
+
+def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers {args.workers}: give 1 or more worker processes.")
+    try:
+        from ._server.main import ServerAlreadyRunning, serve
+    except ImportError as exc:
+        parser.error(f"{exc.name} is missing; install it with: pip install 'eagernb[server]'")
+    try:
+        serve(args.host, args.port, args.data_dir, args.workers)
+    except ServerAlreadyRunning as exc:
+        print(f"eagernb: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"eagernb: cannot serve on {args.host}:{args.port} ({exc}).", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ._server import sandbox
+
+    if args.action == "status":
+        found = sandbox.status(args.data_dir)
+        print(f"running at {found.url} (pid {found.pid})" if found else "stopped")
+        return 0
+    if args.action == "stop":
+        stopped = sandbox.stop(args.data_dir)
+        print(f"stopped (pid {stopped.pid})" if stopped else "stopped (it was not running)")
+        return 0
+    try:
+        started = sandbox.start(args.data_dir, args.port, args.workers)
+    except sandbox.SandboxError as exc:
+        print(f"eagernb: {exc}", file=sys.stderr)
+        return 1
+    print(started.url)
+    return 0
 
 
 def _notebook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -26,15 +26,26 @@ _TASK = Kind.TASK
 class RemoteEngine:
     """Run children on the control plane behind ``remote``."""
 
-    def __init__(self, remote: Remote, *, whole_run: bool = False, parent_id: str | None = None):
+    def __init__(
+        self,
+        remote: Remote,
+        *,
+        whole_run: bool = False,
+        remote_bodies: bool = False,
+        parent_id: str | None = None,
+    ) -> None:
         self.remote = remote
-        self.whole_run = whole_run
+        self.whole_run = whole_run  # the root itself is one remote execution (remote mode)
+        self.remote_bodies = remote_bodies  # nested workflow bodies run remotely too (on workers)
         self.parent_id = parent_id  # the server execution these children belong to, if any
 
     async def execute(self, call: Call) -> Any:
+        __tracebackhide__ = True
         entity = call.entity
         is_root = call.record_id == call.run.root_id
-        if entity.kind is not _TASK and not (self.whole_run and is_root):
+        submit = self.whole_run if is_root else (entity.kind is _TASK or self.remote_bodies)
+        call.started()
+        if not submit:
             return await entity.run_local(call, self)
         remote = self.remote
         execution = await remote.aexecute(entity, call.inputs, parent_id=self.parent_id)

@@ -372,12 +372,14 @@ class Remote:
 
     def _blob(self, sha: str) -> bytes:
         response = self._sync().get(f"/blobs/{sha}")
-        self._check(response)
+        if not response.is_success:
+            self._check(response)
         return response.content
 
     async def _ablob(self, sha: str) -> bytes:
         response = await self._async().get(f"/blobs/{sha}")
-        self._check(response)
+        if not response.is_success:
+            self._check(response)
         return response.content
 
     def output_of(self, execution: Execution) -> Any:

@@ -25,7 +25,7 @@ def run_remote_body(entity: Entity, inputs: dict[str, Any], env: Mapping[str, st
         default_domain=env.get("EAGERNB_DOMAIN", "development"),
         token=env.get("EAGERNB_TOKEN") or None,
     )
-    engine = RemoteEngine(remote, parent_id=env.get("EAGERNB_EXECUTION_ID"))
+    engine = RemoteEngine(remote, remote_bodies=True, parent_id=env.get("EAGERNB_EXECUTION_ID"))
 
     async def main() -> Any:
         try:

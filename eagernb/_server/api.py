@@ -1,0 +1,287 @@
+"""The HTTP API's endpoints (mounted under ``/api/v1`` by ``app.create_app``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+from dataclasses import dataclass
+from time import time
+from typing import Any
+
+import cloudpickle
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from .blobs import BlobStore
+from .dispatch import Dispatcher
+from .engine import WorkerEngine
+from .errors import RequestError
+from .hub import Hub, event_lines
+from .parse import json_body, number, query_number, sha_field, text_field
+from .pool import WorkerPool
+from .store import FINAL, Store
+
+__all__ = ["Services", "routes"]
+
+_KINDS = ("task", "workflow", "eager")
+_MAX_WAIT = 300.0
+_INLINE = 1 << 20  # larger blobs are streamed from their file
+
+
+@dataclass
+class Services:
+    """What the endpoints use; built by the app's lifespan."""
+
+    store: Store
+    blobs: BlobStore
+    hub: Hub
+    dispatcher: Dispatcher
+    engine: WorkerEngine
+    workers: int
+    max_blob_bytes: int
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _execution(services: Services, execution_id: str) -> dict[str, Any]:
+    execution = services.store.execution(execution_id)
+    if execution is None:
+        raise RequestError(
+            404,
+            f"No execution has id {execution_id!r} on this server. Check the id; "
+            "GET /api/v1/executions lists recent executions.",
+        )
+    return execution
+
+
+# -- health and blobs --------------------------------------------------------------------------
+
+
+async def health(request: Request) -> Response:
+    from .. import __version__
+
+    services = _services(request)
+    body: dict[str, Any] = {
+        "status": "ok",
+        "version": __version__,
+        "python": platform.python_version(),
+        "cloudpickle": cloudpickle.__version__,
+        "workers": services.workers,
+        "pid": os.getpid(),
+    }
+    if isinstance(services.engine, WorkerPool):
+        body["worker_pids"] = services.engine.pids
+    return JSONResponse(body)
+
+
+async def blob(request: Request) -> Response:
+    services = _services(request)
+    sha = sha_field(request.path_params["sha"], "The blob name in the URL")
+    if request.method == "PUT":
+        return await _put_blob(request, services, sha)
+    if not services.blobs.has(sha):
+        if request.method == "HEAD":
+            return Response(status_code=404)
+        raise RequestError(404, f"No blob {sha} is stored here. Upload it first with PUT.")
+    if request.method == "HEAD":
+        return Response(status_code=200)
+    if services.blobs.size(sha) > _INLINE:
+        return FileResponse(services.blobs.path(sha), media_type="application/octet-stream")
+    return Response(services.blobs.read(sha), media_type="application/octet-stream")
+
+
+async def _put_blob(request: Request, services: Services, sha: str) -> Response:
+    limit = services.max_blob_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, _too_big(int(declared), limit))
+    writer = services.blobs.writer()
+    try:
+        async for chunk in request.stream():
+            writer.write(chunk)
+            if writer.size > limit:
+                raise RequestError(413, _too_big(writer.size, limit, at_least=True))
+        if writer.sha256 != sha:
+            raise RequestError(
+                400,
+                f"The body's sha256 is {writer.sha256}, not {sha} as the URL says. Upload the "
+                "exact bytes whose sha256 names the blob.",
+            )
+    except BaseException:
+        writer.discard()
+        raise
+    created = writer.commit(sha)
+    return JSONResponse({"sha256": sha, "size": writer.size}, status_code=201 if created else 200)
+
+
+def _too_big(size: int, limit: int, *, at_least: bool = False) -> str:
+    what = f"at least {size}" if at_least else str(size)
+    return (
+        f"The blob is {what} bytes, over this server's limit of {limit} bytes"
+        f"{f' ({limit / 2**20:g} MiB)' if limit >= 2**20 else ''}. Pass smaller values, or keep "
+        "large data in files or object storage and pass their location."
+    )
+
+
+# -- entities ----------------------------------------------------------------------------------
+
+
+async def entities(request: Request) -> Response:
+    services = _services(request)
+    if request.method == "GET":
+        q = request.query_params
+        limit = int(query_number(request, "limit", 100, low=1))
+        rows = services.store.entities(
+            limit, project=q.get("project"), domain=q.get("domain"), name=q.get("name")
+        )
+        return JSONResponse(rows)
+    body = await json_body(request)
+    entity = {key: text_field(body, key) for key in ("project", "domain", "name", "version")}
+    kind = body.get("kind")
+    if kind not in _KINDS:
+        raise RequestError(400, f"Field 'kind' must be one of {', '.join(_KINDS)}, not {kind!r}.")
+    interface = body.get("interface") or {}
+    inputs = interface.get("inputs", {}) if isinstance(interface, dict) else None
+    if not isinstance(inputs, dict) or not all(isinstance(v, str) for v in inputs.values()):
+        raise RequestError(
+            400,
+            'Field \'interface\' must look like {"inputs": {"x": "int"}, "output": "int"}, '
+            f"not {interface!r}.",
+        )
+    sha = sha_field(body.get("payload_sha"), "Field 'payload_sha'")
+    if not services.blobs.has(sha):
+        raise RequestError(
+            400,
+            f"The code payload {sha} has not been uploaded. PUT it to /api/v1/blobs/{sha} first, "
+            "then register the entity.",
+        )
+    entity.update(kind=kind, payload_sha=sha, interface=interface)
+    stored, created = services.store.add_entity(entity, time())
+    if not created and (stored["payload_sha"], stored["kind"]) != (sha, kind):
+        raise RequestError(
+            409,
+            f"Entity {entity['project']}/{entity['domain']}/{entity['name']} version "
+            f"{entity['version']!r} is already registered with different code. Register the new "
+            "code under a new version.",
+        )
+    return JSONResponse({**stored, "created": created}, status_code=201 if created else 200)
+
+
+async def entity(request: Request) -> Response:
+    services = _services(request)
+    p = request.path_params
+    version = p.get("version")
+    found = services.store.entity(p["project"], p["domain"], p["name"], version)
+    if found is None:
+        raise RequestError(404, _no_entity(services, p["project"], p["domain"], p["name"], version))
+    return JSONResponse(found)
+
+
+def _no_entity(
+    services: Services, project: str, domain: str, name: str, version: str | None
+) -> str:
+    where = f"{project}/{domain}/{name}"
+    if version is None:
+        return (
+            f"Nothing named {where} is registered. Register it first (POST /api/v1/entities), "
+            "or check the project, domain and name."
+        )
+    known = [
+        e["version"] for e in services.store.entities(5, project=project, domain=domain, name=name)
+    ]
+    listed = f"; registered versions, newest first: {', '.join(known)}" if known else ""
+    return f"Version {version!r} of {where} is not registered{listed}. Check the version."
+
+
+# -- executions --------------------------------------------------------------------------------
+
+
+async def executions(request: Request) -> Response:
+    services = _services(request)
+    if request.method == "GET":
+        q = request.query_params
+        limit = int(query_number(request, "limit", 100, low=1))
+        keys = ("project", "domain", "name", "parent_id", "root_id", "status")
+        return JSONResponse(services.store.executions(limit, **{k: q.get(k) for k in keys}))
+    body = await json_body(request)
+    project, domain, name = (text_field(body, key) for key in ("project", "domain", "name"))
+    version = text_field(body, "version", required=False)
+    inputs_sha = sha_field(body.get("inputs_sha"), "Field 'inputs_sha'")
+    parent_id = text_field(body, "parent_id", required=False)
+    retries = int(number(body.get("retries", 0) or 0, "Field 'retries'", low=0, integer=True))
+    timeout = body.get("timeout")
+    if timeout is not None:
+        timeout = float(number(timeout, "Field 'timeout'", low=0))
+        if timeout <= 0:
+            raise RequestError(400, "Field 'timeout' must be a positive number of seconds or null.")
+    found = services.store.entity(project, domain, name, version)
+    if found is None:
+        raise RequestError(404, _no_entity(services, project, domain, name, version))
+    if not services.blobs.has(inputs_sha):
+        raise RequestError(
+            400,
+            f"The inputs {inputs_sha} have not been uploaded. PUT them to "
+            f"/api/v1/blobs/{inputs_sha} first, then start the execution.",
+        )
+    execution = services.dispatcher.submit(
+        found, inputs_sha=inputs_sha, parent_id=parent_id, retries=retries, timeout=timeout
+    )
+    return JSONResponse(execution, status_code=201)
+
+
+async def execution(request: Request) -> Response:
+    return JSONResponse(_execution(_services(request), request.path_params["id"]))
+
+
+async def children(request: Request) -> Response:
+    services = _services(request)
+    execution_id = _execution(services, request.path_params["id"])["id"]
+    return JSONResponse(services.store.children(execution_id))
+
+
+async def wait(request: Request) -> Response:
+    services = _services(request)
+    execution_id = request.path_params["id"]
+    timeout = min(query_number(request, "timeout", 30.0, low=0), _MAX_WAIT)
+    if _execution(services, execution_id)["status"] not in FINAL:
+        await services.hub.wait_final(execution_id, timeout)
+    return JSONResponse(_execution(services, execution_id))
+
+
+async def cancel(request: Request) -> Response:
+    services = _services(request)
+    execution_id = _execution(services, request.path_params["id"])["id"]
+    reason = f"Execution {execution_id} was cancelled by a request to the server."
+    await asyncio.shield(services.dispatcher.cancel(execution_id, reason))
+    return JSONResponse(_execution(services, execution_id))
+
+
+async def events(request: Request) -> Response:
+    services = _services(request)
+    execution = _execution(services, request.path_params["id"])
+    after = int(query_number(request, "after", 0, low=0))
+    return StreamingResponse(
+        event_lines(services.store, services.hub, execution, after),
+        media_type="application/x-ndjson",
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/blobs/{sha}", blob, methods=["HEAD", "GET", "PUT"]),
+        Route("/entities", entities, methods=["GET", "POST"]),
+        Route("/entities/{project}/{domain}/{name}", entity, methods=["GET"]),
+        Route("/entities/{project}/{domain}/{name}/{version}", entity, methods=["GET"]),
+        Route("/executions", executions, methods=["GET", "POST"]),
+        Route("/executions/{id}", execution, methods=["GET"]),
+        Route("/executions/{id}/children", children, methods=["GET"]),
+        Route("/executions/{id}/wait", wait, methods=["GET"]),
+        Route("/executions/{id}/events", events, methods=["GET"]),
+        Route("/executions/{id}/cancel", cancel, methods=["POST"]),
+    ]

@@ -1,0 +1,334 @@
+"""The dispatcher: from queued execution to finished one, through a worker engine.
+
+Executions wait in a :class:`Lane`: tasks in one whose engine is the worker pool, and
+workflow bodies (eager or static, run on a worker in remote mode) in another, so bodies
+that wait for their children never hold the workers those children need. A lane admits
+at most ``concurrency`` executions to its engine at once (the rest stay ``queued``, first
+in first out). The dispatcher runs each attempt with its timeout, retries failures,
+stores every transition as an event, and keeps the tree tidy: when an execution ends
+(or an attempt fails) its unfinished descendants are cancelled first, so a parent is
+never final while a child of it still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import secrets
+from dataclasses import dataclass, field
+from time import time
+from typing import Any
+
+from .blobs import BlobStore
+from .engine import Job, JobResult, WorkerEngine
+from .errors import (
+    NEVER_STARTED,
+    RESTARTED,
+    SHUTDOWN,
+    RequestError,
+    cancelled,
+    failure,
+    owner,
+    timed_out,
+)
+from .hub import Hub
+from .store import FINAL, Store
+
+__all__ = ["Dispatcher", "Lane"]
+
+_log = logging.getLogger("eagernb.server")
+
+
+@dataclass
+class Lane:
+    """An engine and how many executions may run on it at once."""
+
+    engine: WorkerEngine
+    concurrency: int
+    queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+
+
+class Dispatcher:
+    """Runs queued executions in their lanes; see the module docstring for the rules.
+
+    ``tasks`` runs tasks, ``bodies`` eager and static workflow bodies (``tasks`` too when
+    it is None).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        blobs: BlobStore,
+        hub: Hub,
+        tasks: Lane,
+        bodies: Lane | None = None,
+        *,
+        server_url: str,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._hub = hub
+        self._tasks = tasks
+        self._lanes = [tasks] if bodies is None else [tasks, bodies]
+        self._bodies = bodies or tasks
+        self._server_url = server_url
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._cancel_reasons: dict[str, str] = {}
+        self._consumers: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    async def start(self) -> None:
+        """Settle what a previous server left unfinished, then start taking work."""
+        now = time()
+        for execution in self._store.unfinished():
+            never_started = execution["status"] == "queued" and execution["attempts"] == 0
+            if never_started and execution["parent_id"] is None:
+                self._lane(execution).queue.put_nowait(execution["id"])  # self-contained
+            else:
+                message = NEVER_STARTED if never_started else RESTARTED
+                error = failure("eagernb.ServerRestartedError", message)
+                self._finish(execution["id"], "failed", now, error)
+        self._consumers = [
+            asyncio.create_task(self._consume(lane))
+            for lane in self._lanes
+            for _ in range(lane.concurrency)
+        ]
+
+    async def aclose(self) -> None:
+        """Stop: running executions end ``failed`` (the server is going away), workers stop."""
+        self._closing = True
+        for consumer in self._consumers:  # first, so nothing new starts
+            consumer.cancel()
+        await asyncio.gather(*self._consumers, return_exceptions=True)
+        running = list(self._running.items())
+        for execution_id, task in running:
+            self._request_cancel(execution_id, task, SHUTDOWN)
+        if running:
+            await asyncio.wait([task for _, task in running])
+        for lane in self._lanes:
+            await lane.engine.aclose()
+
+    # -- the API's entry points ---------------------------------------------------------------
+
+    def submit(
+        self,
+        entity: dict[str, Any],
+        *,
+        inputs_sha: str,
+        parent_id: str | None,
+        retries: int,
+        timeout: float | None,
+    ) -> dict[str, Any]:
+        """Queue a new execution of ``entity`` and return it."""
+        execution_id = secrets.token_hex(10)
+        root_id = execution_id
+        if parent_id is not None:
+            parent = self._store.execution(parent_id)
+            if parent is None:
+                raise RequestError(
+                    404,
+                    f"The parent execution {parent_id!r} does not exist on this server. Pass the "
+                    "id of an execution it runs, or parent_id null for a new run.",
+                )
+            if parent["status"] in FINAL:
+                raise RequestError(
+                    409,
+                    f"{owner(parent)} ({parent_id}) is already {parent['status']}, so "
+                    f"{entity['kind']} {entity['name']!r} cannot start as its child. Await every "
+                    "child inside the body before it returns.",
+                )
+            root_id = parent["root_id"]
+        row = {
+            **{k: entity[k] for k in ("project", "domain", "name", "version", "kind")},
+            "id": execution_id, "root_id": root_id, "parent_id": parent_id,
+            "retries": retries, "timeout": timeout, "inputs_sha": inputs_sha,
+        }  # fmt: skip
+        execution, event = self._store.create_execution(row, time())
+        self._hub.publish(event)
+        self._lane(execution).queue.put_nowait(execution_id)
+        return execution
+
+    async def cancel(self, execution_id: str, reason: str) -> None:
+        """Cancel an execution and its descendants; returns once all of them are final."""
+        execution = self._store.execution(execution_id)
+        if execution is None or execution["status"] in FINAL:
+            return
+        task = self._running.get(execution_id)
+        if execution["status"] == "queued":
+            # Not started: settle it here (a consumer that picks it up will skip it).
+            self._finish(execution_id, "cancelled", time(), cancelled(reason))
+        if task is not None:
+            self._request_cancel(execution_id, task, reason)
+            await asyncio.wait([task])
+        await self._end_descendants(execution_id, reason)
+        # Running without a task cannot happen; if it ever did, still end it.
+        self._finish(execution_id, "cancelled", time(), cancelled(reason))
+
+    # -- running ------------------------------------------------------------------------------
+
+    def _lane(self, execution: dict[str, Any]) -> Lane:
+        return self._tasks if execution["kind"] == "task" else self._bodies
+
+    async def _consume(self, lane: Lane) -> None:
+        while True:
+            execution_id = await lane.queue.get()
+            execution = self._store.execution(execution_id)
+            if execution is None or execution["status"] != "queued":
+                continue  # cancelled while it waited
+            task = asyncio.create_task(self._run(execution))
+            self._running[execution_id] = task
+            task.add_done_callback(functools.partial(self._forget, execution_id))
+            await asyncio.wait([task])
+
+    def _forget(self, execution_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(execution_id, None)
+        self._cancel_reasons.pop(execution_id, None)
+
+    async def _run(self, execution: dict[str, Any]) -> None:
+        execution_id = execution["id"]
+        try:
+            await self._attempts(execution)
+        except asyncio.CancelledError:
+            reason = self._cancel_reasons.pop(execution_id, "The execution was cancelled.")
+            await self._end_descendants(
+                execution_id, f"Its parent {owner(execution)} ({execution_id}) ended first."
+            )
+            if self._closing:
+                self._finish(
+                    execution_id, "failed", time(), failure("eagernb.ServerStoppedError", reason)
+                )
+            else:
+                self._finish(execution_id, "cancelled", time(), cancelled(reason))
+        except Exception as exc:  # a bug here must not leave the execution running forever
+            _log.exception("eagernb: dispatching execution %s failed", execution_id)
+            self._finish(
+                execution_id, "failed", time(),
+                failure(type(exc).__name__, f"The server failed to run this execution: {exc!r}. "
+                       "This is a bug in eagernb; the server log has the details."),
+            )  # fmt: skip
+
+    async def _attempts(self, execution: dict[str, Any]) -> None:
+        execution_id = execution["id"]
+        entity = self._store.entity(
+            execution["project"], execution["domain"], execution["name"], execution["version"]
+        )
+        try:
+            if entity is None:
+                raise FileNotFoundError(execution["version"])
+            payload = await self._blobs.read_async(entity["payload_sha"])
+            inputs = await self._blobs.read_async(execution["inputs_sha"])
+        except FileNotFoundError:
+            message = (
+                f"The code or inputs of {owner(execution)} version {execution['version']} are "
+                "missing from the server's data directory. Register the entity and submit the "
+                "execution again."
+            )
+            self._finish(execution_id, "failed", time(), failure("FileNotFoundError", message))
+            return
+        env = {
+            "EAGERNB_SERVER_URL": self._server_url,
+            "EAGERNB_EXECUTION_ID": execution_id,
+            "EAGERNB_ROOT_ID": execution["root_id"],
+            "EAGERNB_PROJECT": execution["project"],
+            "EAGERNB_DOMAIN": execution["domain"],
+        }
+        attempt = execution["attempts"]
+        while True:
+            attempt += 1
+            changes: dict[str, Any] = {"status": "running", "attempts": attempt}
+            now = time()
+            if attempt == 1:
+                changes["started_at"] = now
+            self._publish(execution_id, "started", now, **changes)
+            job = Job(
+                execution_id, attempt, payload, inputs, {**env, "EAGERNB_ATTEMPT": str(attempt)}
+            )
+            result = await self._attempt(execution, job)
+            if result.ok:
+                output_sha = await self._blobs.put_async(result.output or b"")
+                await self._end_descendants(
+                    execution_id,
+                    f"{owner(execution)} ({execution_id}) returned without awaiting it.",
+                )
+                self._finish(execution_id, "succeeded", time(), None, output_sha=output_sha)
+                return
+            error = await self._error_of(result)
+            await self._end_descendants(
+                execution_id,
+                f"Attempt {attempt} of its parent {owner(execution)} ({execution_id}) failed.",
+            )
+            if attempt > execution["retries"]:
+                self._finish(execution_id, "failed", time(), error)
+                return
+            self._publish(execution_id, "retrying", time(), error_json=_dumps(error))
+
+    async def _attempt(self, execution: dict[str, Any], job: Job) -> JobResult:
+        timeout = execution["timeout"]
+        engine = self._lane(execution).engine
+        try:
+            if timeout is None:
+                return await engine.execute(job)
+            return await asyncio.wait_for(engine.execute(job), timeout)
+        except asyncio.TimeoutError:
+            return timed_out(owner(execution), timeout)
+
+    async def _error_of(self, result: JobResult) -> dict[str, Any]:
+        error = dict(result.error or {})
+        error.setdefault("type_name", "Exception")
+        error.setdefault("message", "")
+        error.setdefault("traceback", "")
+        exception = result.exception
+        error["exception_sha"] = (
+            None if exception is None else await self._blobs.put_async(exception)
+        )
+        return error
+
+    # -- transitions --------------------------------------------------------------------------
+
+    def _request_cancel(self, execution_id: str, task: asyncio.Task[None], reason: str) -> None:
+        if execution_id not in self._cancel_reasons:  # cancel once: the handler must finish
+            self._cancel_reasons[execution_id] = reason
+            task.cancel()
+
+    async def _end_descendants(self, execution_id: str, reason: str) -> None:
+        pending = []
+        for child_id in self._store.unfinished_descendants(execution_id):
+            task = self._running.get(child_id)
+            if task is not None:
+                self._request_cancel(child_id, task, reason)
+                pending.append(task)
+            else:
+                self._finish(child_id, "cancelled", time(), cancelled(reason))
+        if pending:
+            await asyncio.wait(pending)
+
+    def _publish(self, execution_id: str, type_: str, now: float, **changes: Any) -> None:
+        _, event = self._store.transition(execution_id, type_, now, **changes)
+        self._hub.publish(event)
+
+    def _finish(
+        self,
+        execution_id: str,
+        status: str,
+        now: float,
+        error: dict[str, Any] | None,
+        **changes: Any,
+    ) -> None:
+        current = self._store.execution(execution_id)
+        if current is None or current["status"] in FINAL:
+            return
+        self._publish(
+            execution_id,
+            "finished",
+            now,
+            status=status,
+            ended_at=now,
+            error_json=_dumps(error),
+            **changes,
+        )
+
+
+def _dumps(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)

@@ -1,0 +1,53 @@
+"""The server-side engine contract: hand a job's bytes to a worker, get bytes back.
+
+The dispatcher owns retries, timeouts, records and events; an engine only runs one
+attempt somewhere (a local worker process, a Dask cluster, ...). Nothing here assumes the
+worker shares a filesystem or a process with the server: a job carries bytes, not paths.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Job", "JobResult", "WorkerEngine"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One attempt at one execution: the code payload, the pickled inputs, the environment."""
+
+    execution_id: str
+    attempt: int
+    payload: bytes = field(repr=False)
+    inputs: bytes = field(repr=False)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What one attempt produced.
+
+    ``output``: the pickled return value when ``ok``. ``error``: ``{"type_name", "message",
+    "traceback"}`` otherwise. ``exception``: the pickled exception when it pickles.
+    ``worker_lost``: the process running the attempt died before it answered.
+    """
+
+    ok: bool
+    output: bytes | None = field(default=None, repr=False)
+    error: dict[str, Any] | None = None
+    exception: bytes | None = field(default=None, repr=False)
+    worker_lost: bool = False
+
+
+@runtime_checkable
+class WorkerEngine(Protocol):
+    """Runs jobs; cancel one by cancelling its ``execute`` coroutine."""
+
+    async def execute(self, job: Job) -> JobResult:
+        """Run ``job`` to completion (cancelling this stops the job and frees its worker)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop every worker; jobs still running are lost."""
+        ...

@@ -1,0 +1,90 @@
+"""What the control plane says when something fails: refused requests, and the failures it
+reports on executions itself (timeouts, lost workers, restarts, cancellation).
+
+Failures of user code keep the type name of the exception raised; these use names of
+eagernb classes where one exists (``TaskTimeoutError``, ``RunCancelledError``) and
+otherwise name what happened (``eagernb.WorkerLostError``, ``eagernb.ServerRestartedError``,
+``eagernb.ServerStoppedError``) without a pickled exception.
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+from typing import Any
+
+from .._core.errors import TaskTimeoutError
+from .engine import JobResult
+
+__all__ = [
+    "NEVER_STARTED",
+    "RESTARTED",
+    "SHUTDOWN",
+    "RequestError",
+    "cancelled",
+    "failure",
+    "owner",
+    "timed_out",
+    "worker_lost",
+]
+
+RESTARTED = "The server restarted while this execution was running; it was marked failed."
+NEVER_STARTED = (
+    "The server restarted before this execution started; it was marked failed, since the "
+    "workflow that launched it had stopped."
+)
+SHUTDOWN = (
+    "The server shut down while this execution was running; it was marked failed. "
+    "Run it again once the server is back."
+)
+_OWNER = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
+
+
+class RequestError(Exception):
+    """Answered as ``{"error": message}`` with ``status``; the message says what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def owner(execution: dict[str, Any]) -> str:
+    """How messages name an execution's entity: "Task 'add_one'"."""
+    return f"{_OWNER.get(execution['kind'], 'Execution')} {execution['name']!r}"
+
+
+def failure(type_name: str, message: str) -> dict[str, Any]:
+    """An execution's ``error`` for a failure the server itself reports."""
+    return {"type_name": type_name, "message": message, "traceback": "", "exception_sha": None}
+
+
+def cancelled(reason: str) -> dict[str, Any]:
+    """The ``error`` of a cancelled execution: why it was cancelled."""
+    return failure("eagernb.RunCancelledError", reason)
+
+
+def timed_out(what: str, timeout: float) -> JobResult:
+    message = (
+        f"{what} ran longer than its timeout of {timeout:g} s and was cancelled. Give it a "
+        "larger timeout=..., or make it faster."
+    )
+    error = {"type_name": "eagernb.TaskTimeoutError", "message": message, "traceback": ""}
+    return JobResult(False, error=error, exception=pickle.dumps(TaskTimeoutError(message)))
+
+
+def worker_lost(pid: int, execution_id: str, attempt: int, code: int) -> dict[str, str]:
+    if code < 0:
+        try:
+            how = f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit code {code}"
+    message = (
+        f"The worker process (pid {pid}) running execution {execution_id} died ({how}) "
+        f"during attempt {attempt}, before it returned a result. A new worker was started. "
+        "Look for code that ends the process (os._exit, a crash in a C extension, running "
+        "out of memory), or give the task retries if the failure was transient."
+    )
+    return {"type_name": "eagernb.WorkerLostError", "message": message, "traceback": ""}

@@ -1,0 +1,134 @@
+"""``serve(...)``: run the control plane in this process until it is told to stop.
+
+The listening socket is bound before anything else, so with ``port=0`` the chosen port is
+known at once: it is printed and written to ``DATA_DIR/server.json`` (with the PID and
+URL) for tools such as ``eagernb sandbox``. A lock file keeps a second server off the same
+data directory, since each would mark the other's running executions failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+__all__ = ["ServerAlreadyRunning", "serve"]
+
+SERVER_FILE = "server.json"
+
+
+class ServerAlreadyRunning(RuntimeError):
+    """Another server holds the data directory."""
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    data_dir: Path | str = "~/.eagernb/server",
+    workers: int | None = None,
+) -> None:
+    """Serve the API on ``host:port`` (0: any free port) with ``workers`` worker processes."""
+    import uvicorn
+
+    from .. import __version__
+    from .app import ServerConfig, create_app
+
+    data = Path(data_dir).expanduser().resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    with _exclusive(data), _bind(host, port) as sock:
+        bound = sock.getsockname()[1]
+        reach = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+        if ":" in reach and not reach.startswith("["):
+            reach = f"[{reach}]"
+        url = f"http://{reach}:{bound}"
+        config = ServerConfig(data, server_url=url, **({"workers": workers} if workers else {}))
+        app = create_app(config)
+        info = {"pid": os.getpid(), "url": url, "host": host, "port": bound, "data_dir": str(data)}
+        _write_json(data / SERVER_FILE, info)
+        print(
+            f"eagernb {__version__} control plane listening on {url} "
+            f"(data in {data}, {config.workers} workers)",
+            flush=True,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+        )
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for
+        # whoever handled it before: here, a quiet return instead of a KeyboardInterrupt
+        # traceback or a death by SIGTERM that skips the clean-up below.
+        previous = {sig: signal.signal(sig, _stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            server.run(sockets=[sock])
+        except _Stopped:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads((data / SERVER_FILE).read_text()).get("pid") == os.getpid():
+                    (data / SERVER_FILE).unlink()
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+@contextlib.contextmanager
+def _bind(host: str, port: int) -> Iterator[socket.socket]:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only for sockets whose
+    # proto says TCP, and with Nagle on, every keep-alive request waits ~40 ms for an ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)  # clients that come before startup finishes wait in the backlog
+        sock.set_inheritable(False)
+        yield sock
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def _exclusive(data: Path) -> Iterator[None]:
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    handle: IO[str] = open(data / "server.lock", "a+")  # noqa: SIM115 (held for the server's life)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = _read_json(data / SERVER_FILE).get("pid", "unknown")
+            raise ServerAlreadyRunning(
+                f"Another eagernb server (pid {owner}) is using {data}. Stop it, or give this "
+                "one another --data-dir."
+            ) from None
+        yield
+    finally:
+        handle.close()
+
+
+def _write_json(path: Path, value: dict[str, object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

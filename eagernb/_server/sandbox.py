@@ -1,0 +1,163 @@
+"""``eagernb sandbox``: a control plane for this machine, running in the background.
+
+``start`` launches ``python -m eagernb server`` as a detached process (its output goes to
+``DATA_DIR/server.log``), waits until ``/api/v1/health`` answers, and writes
+``DATA_DIR/sandbox.json`` with its PID and URL, where clients find it. ``stop`` ends that
+PID and no other; ``status`` says whether it answers. No authentication: the server binds
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .main import SERVER_FILE
+
+__all__ = ["DEFAULT_DIR", "Sandbox", "SandboxError", "start", "status", "stop"]
+
+DEFAULT_DIR = Path("~/.eagernb/sandbox")
+SANDBOX_FILE = "sandbox.json"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started or stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    pid: int
+    url: str
+    data_dir: Path
+
+    @property
+    def log(self) -> Path:
+        return self.data_dir / "server.log"
+
+
+def status(data_dir: Path = DEFAULT_DIR) -> Sandbox | None:
+    """The running sandbox in ``data_dir``, or None if none answers there."""
+    data = data_dir.expanduser().resolve()
+    info = _read(data / SANDBOX_FILE)
+    pid, url = info.get("pid"), info.get("url")
+    if not isinstance(pid, int) or not isinstance(url, str):
+        return None
+    if _health_pid(url) != pid:
+        return None
+    return Sandbox(pid, url, data)
+
+
+def start(
+    data_dir: Path = DEFAULT_DIR, port: int = 0, workers: int = 2, timeout: float = 30.0
+) -> Sandbox:
+    """Start the sandbox server (or return the one already running) once it answers."""
+    running = status(data_dir)
+    if running is not None:
+        return running
+    data = data_dir.expanduser().resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    for name in (SANDBOX_FILE, SERVER_FILE):
+        with contextlib.suppress(FileNotFoundError):
+            (data / name).unlink()
+    command = [
+        sys.executable, "-m", "eagernb", "server", "--host", "127.0.0.1", "--port", str(port),
+        "--data-dir", str(data), "--workers", str(workers),
+    ]  # fmt: skip
+    with open(data / "server.log", "ab") as log:
+        proc = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # outlives this command and its terminal
+        )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SandboxError(
+                f"The sandbox server exited with code {proc.returncode} while starting. Its "
+                f"output is in {data / 'server.log'}:\n{_tail(data / 'server.log')}"
+            )
+        url = _read(data / SERVER_FILE).get("url")
+        if isinstance(url, str) and _health_pid(url) == proc.pid:
+            sandbox = Sandbox(proc.pid, url, data)
+            info = {"pid": proc.pid, "url": url, "data_dir": str(data), "log": str(sandbox.log)}
+            (data / SANDBOX_FILE).write_text(json.dumps(info, indent=2) + "\n")
+            return sandbox
+        time.sleep(0.05)
+    _end(proc.pid, 5.0)
+    raise SandboxError(
+        f"The sandbox server did not answer within {timeout:g} s and was stopped. Its output "
+        f"is in {data / 'server.log'}:\n{_tail(data / 'server.log')}"
+    )
+
+
+def stop(data_dir: Path = DEFAULT_DIR, timeout: float = 10.0) -> Sandbox | None:
+    """Stop the sandbox in ``data_dir``; returns what was stopped, None if nothing ran."""
+    sandbox = status(data_dir)
+    data = data_dir.expanduser().resolve()
+    with contextlib.suppress(FileNotFoundError):
+        (data / SANDBOX_FILE).unlink()
+    if sandbox is not None:
+        _end(sandbox.pid, timeout)
+    return sandbox
+
+
+def _end(pid: int, timeout: float) -> None:
+    """SIGTERM ``pid`` (a graceful stop), then SIGKILL if it is still there after ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reaps it if it is our child
+        return done == pid
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie nobody has reaped yet has stopped all the same
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _health_pid(url: str) -> int | None:
+    try:
+        response = httpx.get(f"{url}/api/v1/health", timeout=2.0)
+        pid = response.json().get("pid") if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return pid if isinstance(pid, int) else None
+
+
+def _read(path: Path) -> dict[str, object]:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no output)"

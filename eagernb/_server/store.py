@@ -1,0 +1,291 @@
+"""The control plane's records in one SQLite file: entities, executions and their events.
+
+Every state change of an execution is one transaction that updates its row and appends
+an event holding a snapshot of the row, so the event log alone can replay a run. All
+calls are made from the server's event loop thread; WAL mode keeps them quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FINAL", "Store", "StoredEvent"]
+
+FINAL = frozenset({"succeeded", "failed", "cancelled"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entities (
+    project TEXT NOT NULL, domain TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    kind TEXT NOT NULL, interface_json TEXT NOT NULL, payload_sha TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (project, domain, name, version)
+);
+CREATE TABLE IF NOT EXISTS executions (
+    id TEXT PRIMARY KEY, root_id TEXT NOT NULL, parent_id TEXT,
+    project TEXT NOT NULL, domain TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    kind TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    max_retries INTEGER NOT NULL DEFAULT 0, timeout REAL, inputs_sha TEXT NOT NULL,
+    output_sha TEXT, error_json TEXT,
+    created_at REAL NOT NULL, started_at REAL, ended_at REAL
+);
+CREATE INDEX IF NOT EXISTS executions_root ON executions (root_id);
+CREATE INDEX IF NOT EXISTS executions_parent ON executions (parent_id);
+CREATE INDEX IF NOT EXISTS executions_scope ON executions (project, domain, created_at);
+CREATE INDEX IF NOT EXISTS executions_status ON executions (status);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, execution_id TEXT NOT NULL, root_id TEXT NOT NULL,
+    type TEXT NOT NULL, body_json TEXT NOT NULL, time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_root ON events (root_id, seq);
+"""
+
+_UPDATABLE = frozenset({"status", "attempts", "output_sha", "error_json", "started_at", "ended_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as sent to clients: ``line`` is its NDJSON text (without the newline)."""
+
+    seq: int
+    execution_id: str
+    parent_id: str | None
+    root_id: str
+    type: str
+    final: bool
+    line: str
+
+
+def execution_json(row: sqlite3.Row) -> dict[str, Any]:
+    """An execution as the API shows it."""
+    error = row["error_json"]
+    return {
+        "id": row["id"],
+        "root_id": row["root_id"],
+        "parent_id": row["parent_id"],
+        "project": row["project"],
+        "domain": row["domain"],
+        "name": row["name"],
+        "version": row["version"],
+        "kind": row["kind"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "retries": row["max_retries"],
+        "timeout": row["timeout"],
+        "inputs_sha": row["inputs_sha"],
+        "output_sha": row["output_sha"],
+        "error": json.loads(error) if error else None,
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "ended_at": row["ended_at"],
+    }
+
+
+def entity_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "project": row["project"],
+        "domain": row["domain"],
+        "name": row["name"],
+        "version": row["version"],
+        "kind": row["kind"],
+        "payload_sha": row["payload_sha"],
+        "interface": json.loads(row["interface_json"]),
+        "created_at": row["created_at"],
+    }
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    used = {k: v for k, v in filters.items() if v is not None}
+    clause = " AND ".join(f"{k} = ?" for k in used)
+    return (f"WHERE {clause}" if clause else ""), list(used.values())
+
+
+class Store:
+    """Entities, executions and events in ``path`` (created if missing)."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- entities ----------------------------------------------------------------------------
+
+    def add_entity(self, entity: dict[str, Any], now: float) -> tuple[dict[str, Any], bool]:
+        """Register ``entity``; returns (the stored row, whether it was new)."""
+        key = (entity["project"], entity["domain"], entity["name"], entity["version"])
+        cursor = self._db.execute(
+            "INSERT OR IGNORE INTO entities VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, entity["kind"], json.dumps(entity["interface"]), entity["payload_sha"], now),
+        )
+        stored = self.entity(*key)
+        if stored is None:  # cannot happen: it was just inserted, or was already there
+            raise RuntimeError(f"Entity {key} vanished from the store.")
+        return stored, cursor.rowcount == 1
+
+    def entity(
+        self, project: str, domain: str, name: str, version: str | None = None
+    ) -> dict[str, Any] | None:
+        """That version, or the latest registered one when ``version`` is None."""
+        where, args = _where({"project": project, "domain": domain, "name": name})
+        if version is not None:
+            where, args = where + " AND version = ?", [*args, version]
+        row = self._db.execute(
+            f"SELECT * FROM entities {where} ORDER BY created_at DESC, rowid DESC LIMIT 1", args
+        ).fetchone()
+        return None if row is None else entity_json(row)
+
+    def entities(self, limit: int = 100, **filters: str | None) -> list[dict[str, Any]]:
+        where, args = _where(filters)
+        rows = self._db.execute(
+            f"SELECT * FROM entities {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            [*args, limit],
+        )
+        return [entity_json(row) for row in rows]
+
+    # -- executions ---------------------------------------------------------------------------
+
+    def create_execution(
+        self, row: dict[str, Any], now: float
+    ) -> tuple[dict[str, Any], StoredEvent]:
+        """Insert a queued execution and its ``queued`` event."""
+        self._db.execute("BEGIN")
+        try:
+            self._db.execute(
+                "INSERT INTO executions (id, root_id, parent_id, project, domain, name, version, "
+                "kind, status, max_retries, timeout, inputs_sha, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                (
+                    row["id"], row["root_id"], row["parent_id"], row["project"], row["domain"],
+                    row["name"], row["version"], row["kind"], row["retries"], row["timeout"],
+                    row["inputs_sha"], now,
+                ),
+            )  # fmt: skip
+            result = self._event(row["id"], "queued", now)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return result
+
+    def transition(
+        self, execution_id: str, type_: str, now: float, **changes: Any
+    ) -> tuple[dict[str, Any], StoredEvent]:
+        """Change an execution's columns and append the event ``type_`` saying so."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"Cannot update execution columns {sorted(unknown)}.")
+        self._db.execute("BEGIN")
+        try:
+            if changes:
+                columns = ", ".join(f"{k} = ?" for k in changes)
+                self._db.execute(
+                    f"UPDATE executions SET {columns} WHERE id = ?",
+                    [*changes.values(), execution_id],
+                )
+            result = self._event(execution_id, type_, now)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return result
+
+    def _event(
+        self, execution_id: str, type_: str, now: float
+    ) -> tuple[dict[str, Any], StoredEvent]:
+        execution = self.execution(execution_id)
+        if execution is None:
+            raise KeyError(execution_id)
+        body = json.dumps({"type": type_, "execution": execution, "time": now})
+        cursor = self._db.execute(
+            "INSERT INTO events (execution_id, root_id, type, body_json, time)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (execution_id, execution["root_id"], type_, body, now),
+        )
+        seq = cursor.lastrowid or 0
+        final = type_ == "finished"
+        event = StoredEvent(
+            seq, execution_id, execution["parent_id"], execution["root_id"], type_, final,
+            _line(seq, body),
+        )  # fmt: skip
+        return execution, event
+
+    def execution(self, execution_id: str) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return None if row is None else execution_json(row)
+
+    def executions(self, limit: int = 100, **filters: str | None) -> list[dict[str, Any]]:
+        where, args = _where(filters)
+        rows = self._db.execute(
+            f"SELECT * FROM executions {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            [*args, limit],
+        )
+        return [execution_json(row) for row in rows]
+
+    def children(self, execution_id: str) -> list[dict[str, Any]]:
+        """Direct children, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM executions WHERE parent_id = ? ORDER BY created_at, rowid",
+            (execution_id,),
+        )
+        return [execution_json(row) for row in rows]
+
+    def unfinished_descendants(self, execution_id: str) -> list[str]:
+        """Ids of descendants that are not final, parents before their children."""
+        rows = self._db.execute(
+            "WITH RECURSIVE sub(id, depth) AS ("
+            " SELECT id, 1 FROM executions WHERE parent_id = ?"
+            " UNION ALL SELECT e.id, sub.depth + 1 FROM executions e"
+            " JOIN sub ON e.parent_id = sub.id"
+            ") SELECT sub.id FROM sub JOIN executions x ON x.id = sub.id"
+            " WHERE x.status IN ('queued', 'running') ORDER BY sub.depth",
+            (execution_id,),
+        )
+        return [row[0] for row in rows]
+
+    def subtree(self, execution_id: str) -> set[str]:
+        """The ids of ``execution_id`` and all its descendants."""
+        rows = self._db.execute(
+            "WITH RECURSIVE sub(id) AS (SELECT ? UNION ALL"
+            " SELECT e.id FROM executions e JOIN sub ON e.parent_id = sub.id) SELECT id FROM sub",
+            (execution_id,),
+        )
+        return {row[0] for row in rows}
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Executions left queued or running (by a server that stopped), oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM executions WHERE status IN ('queued', 'running') "
+            "ORDER BY created_at, rowid"
+        )
+        return [execution_json(row) for row in rows]
+
+    # -- events --------------------------------------------------------------------------------
+
+    def events(self, root_id: str, after: int) -> list[StoredEvent]:
+        """Stored events of the tree rooted at ``root_id`` with ``seq > after``, in order."""
+        rows = self._db.execute(
+            "SELECT ev.seq, ev.execution_id, ev.type, ev.body_json, x.parent_id FROM events ev"
+            " JOIN executions x ON x.id = ev.execution_id"
+            " WHERE ev.root_id = ? AND ev.seq > ? ORDER BY ev.seq",
+            (root_id, after),
+        )
+        events = []
+        for seq, execution_id, type_, body, parent in rows:
+            final = type_ == "finished"
+            events.append(
+                StoredEvent(seq, execution_id, parent, root_id, type_, final, _line(seq, body))
+            )
+        return events
+
+
+def _line(seq: int, body: str) -> str:
+    # body is a JSON object: put "seq" first without parsing and dumping it again.
+    return f'{{"seq": {seq}, {body[1:]}'

@@ -1,0 +1,115 @@
+"""The seed examples in hybrid and remote mode against a real server with worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import eagernb
+from eagernb import EagerException, Remote, eager, task
+from tests.seed import eager_workflows as seed
+from tests.server.conftest import Server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    started = Server(Path(tmp_path_factory.mktemp("remote")) / "data", workers=2)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def remote(server: Server) -> Iterator[Remote]:
+    client = Remote(server.url, default_project="flytesnacks", default_domain="development")
+    eagernb.config.remote = client
+    try:
+        yield client
+    finally:
+        eagernb.config.remote = None
+        client.close()
+
+
+EXPECTED = [
+    (seed.simple_eager_workflow, 5, 12),
+    (seed.another_eager_workflow, 5, 10),
+    (seed.eager_workflow_with_conditionals, 5, 12),
+    (seed.eager_workflow_with_conditionals, 100, 100),
+    (seed.eager_workflow_with_for_loop, 5, 30),
+    (seed.eager_workflow_with_static_subworkflow, 5, 12),
+    (seed.nested_eager_workflow, 5, 12),
+    (seed.eager_workflow_with_exception, 0, -1),
+    (seed.eager_workflow_with_exception, 5, 5),
+]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_seed_examples_give_the_documented_values(remote: Remote, mode: str) -> None:
+    with eagernb.mode(mode):
+        for workflow, x, expected in EXPECTED:
+            assert asyncio.run(workflow(x=x)) == expected, (workflow.name, x)
+
+
+def test_hybrid_children_are_remote_executions(remote: Remote) -> None:
+    with eagernb.mode("hybrid"):
+        assert asyncio.run(seed.eager_workflow_with_for_loop(x=3)) == 12
+    run = eagernb.last_run()
+    assert run is not None
+    assert [(r.name, r.status.value) for _, r in run.walk()] == [
+        ("eager_workflow_with_for_loop", "succeeded"),
+        ("add_one", "succeeded"),
+        ("add_one", "succeeded"),
+        ("add_one", "succeeded"),
+        ("double", "succeeded"),
+    ]
+    on_server = remote.list_executions(limit=4)
+    assert sorted(e.data["name"] for e in on_server) == ["add_one", "add_one", "add_one", "double"]
+    assert all(e.status == "succeeded" for e in on_server)
+
+
+def test_remote_run_is_followed_live_with_nested_children(remote: Remote) -> None:
+    with eagernb.mode("remote"):
+        assert asyncio.run(seed.nested_eager_workflow(x=5)) == 12
+    run = eagernb.last_run()
+    assert run is not None
+    rows = [(depth, r.name, r.status.value) for depth, r in run.walk()]
+    assert rows == [
+        (0, "nested_eager_workflow", "succeeded"),
+        (1, "eager_subworkflow", "succeeded"),
+        (2, "add_one", "succeeded"),
+        (1, "double", "succeeded"),
+    ]
+
+
+class Unlucky(Exception):
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"unlucky {code}: {detail}")
+        self.code = code
+
+
+@task
+def unlucky(x: int) -> int:
+    raise Unlucky(x, "remote")
+
+
+@eager
+async def catches_by_type(x: int) -> str:
+    try:
+        await unlucky(x=x)
+    except Unlucky as exc:
+        assert isinstance(exc, EagerException)
+        tb = exc.remote_traceback
+        return (
+            f"{exc.code} {exc.execution_name} {', in unlucky' in tb and 'Unlucky: unlucky 7' in tb}"
+        )
+    return "not raised"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_remote_failures_arrive_as_the_original_exception_type(remote: Remote, mode: str) -> None:
+    with eagernb.mode(mode):
+        assert asyncio.run(catches_by_type(x=7)) == "7 unlucky True"
