@@ -21,7 +21,13 @@ from typing import Any
 import httpx
 
 from .._core.entity import Entity
-from .._engines.payload import Payload, dump_entity, dump_value, load_value
+from .._engines.payload import (
+    Payload,
+    checked_entity_payload,
+    checked_value_payload,
+    load_value,
+    runtime_versions,
+)
 from .errors import RemoteRequestError, rebuild_exception
 
 __all__ = ["Execution", "Remote"]
@@ -96,6 +102,7 @@ class Remote:
         self._client: httpx.Client | None = None
         self._aclients: dict[int, httpx.AsyncClient] = {}
         self._registered: dict[tuple[str, str, str], str] = {}  # (project, domain, sha) -> version
+        self._compatible = False
 
     # -- construction ---------------------------------------------------------------------
 
@@ -187,6 +194,24 @@ class Remote:
 
     # -- requests -------------------------------------------------------------------------
 
+    def _check_versions(self, health: Mapping[str, Any]) -> None:
+        """Refuse to ship code the workers could not load, naming both sides' versions."""
+        here = runtime_versions()
+        there = {
+            "python": str(health.get("python", "")),
+            "cloudpickle": str(health.get("cloudpickle", "")),
+        }
+        same_python = here["python"].split(".")[:2] == there["python"].split(".")[:2]
+        same_pickle = here["cloudpickle"].split(".")[0] == there["cloudpickle"].split(".")[0]
+        if not (same_python and same_pickle):
+            raise RemoteRequestError(
+                f"This client runs Python {here['python']} with cloudpickle {here['cloudpickle']}, "
+                f"but the workers at {self.endpoint} run Python {there['python']} with cloudpickle "
+                f"{there['cloudpickle']}; code pickled here would not load there. Use the same "
+                "Python minor version and cloudpickle major version on both sides."
+            )
+        self._compatible = True
+
     @staticmethod
     def _check(response: httpx.Response) -> Any:
         if response.is_success:
@@ -235,9 +260,11 @@ class Remote:
     ) -> str:
         """Upload ``entity`` unless this exact code is registered; return its version."""
         project, domain = project or self.default_project, domain or self.default_domain
-        payload = dump_entity(entity)
+        payload = checked_entity_payload(entity)
         key = (project, domain, payload.sha256)
         if key not in self._registered:
+            if not self._compatible:
+                self._check_versions(self._check(self._sync().get("/health")))
             self._blob_put(payload)
             self._check(
                 self._sync().post(
@@ -251,9 +278,11 @@ class Remote:
         self, entity: Entity, *, project: str | None = None, domain: str | None = None
     ) -> str:
         project, domain = project or self.default_project, domain or self.default_domain
-        payload = dump_entity(entity)
+        payload = checked_entity_payload(entity)
         key = (project, domain, payload.sha256)
         if key not in self._registered:
+            if not self._compatible:
+                self._check_versions(self._check(await self._async().get("/health")))
             await self._ablob_put(payload)
             body = self._entity_body(entity, payload, project, domain)
             self._check(await self._async().post("/entities", json=body))
@@ -291,7 +320,7 @@ class Remote:
             name = entity.name
         else:
             name = entity
-        payload = Payload.of(dump_value(values))
+        payload = checked_value_payload(repr(name), values)
         self._blob_put(payload)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout
@@ -318,7 +347,7 @@ class Remote:
             name = entity.name
         else:
             name = entity
-        payload = Payload.of(dump_value(values))
+        payload = checked_value_payload(repr(name), values)
         await self._ablob_put(payload)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout

@@ -9,6 +9,7 @@ these bytes and never loads them; only workers do.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import pickle
 import platform
 from dataclasses import dataclass
@@ -20,8 +21,12 @@ from .._core.entity import Entity
 
 __all__ = [
     "ENVELOPE_FORMAT",
+    "MAX_PAYLOAD_BYTES",
     "Payload",
+    "PayloadError",
     "PayloadVersionError",
+    "checked_entity_payload",
+    "checked_value_payload",
     "dump_entity",
     "dump_value",
     "load_entity",
@@ -100,3 +105,135 @@ def load_value(data: bytes) -> Any:
 
 def _minor(version: str | None) -> str:
     return ".".join((version or "").split(".")[:2])
+
+
+# -- checks before anything is submitted ---------------------------------------------------
+
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+
+
+class PayloadError(ValueError):
+    """Code or inputs cannot be shipped to workers: unpicklable or too big."""
+
+
+def checked_entity_payload(entity: Entity, limit: int = MAX_PAYLOAD_BYTES) -> Payload:
+    """``dump_entity``, but failures name the global at fault and the path that reaches it."""
+    try:
+        payload = dump_entity(entity)
+    except Exception as exc:
+        raise _explain_unpicklable(entity, exc) from exc
+    if len(payload.data) > limit:
+        biggest = ", ".join(f"{path} ({_size(size)})" for path, size in _captured_sizes(entity)[:3])
+        raise PayloadError(
+            f"The code payload of {entity.kind.value} {entity.name!r} is "
+            f"{_size(len(payload.data))}, over the {_size(limit)} limit. The biggest objects "
+            f"it captures: {biggest or 'none found'}. "
+            "Load large data inside the task (from a file or URL) or pass it as an input instead "
+            "of capturing it from a global."
+        )
+    return payload
+
+
+def checked_value_payload(
+    owner: str, values: dict[str, Any], limit: int = MAX_PAYLOAD_BYTES
+) -> Payload:
+    """Pickle the inputs of a call, naming the input at fault when that fails or is too big."""
+    try:
+        payload = Payload.of(dump_value(values))
+    except Exception as exc:
+        for name, value in values.items():
+            try:
+                dump_value(value)
+            except Exception as inner:
+                raise PayloadError(
+                    f"Input {name!r} of {owner} ({type(value).__name__}) cannot be sent to a "
+                    f"worker: {type(inner).__name__}: {inner}. Pass plain data (numbers, "
+                    "strings, lists, dicts, arrays, dataframes) instead."
+                ) from inner
+        raise PayloadError(f"The inputs of {owner} cannot be sent to a worker: {exc}") from exc
+    if len(payload.data) > limit:
+        sizes = sorted(((n, len(dump_value(v))) for n, v in values.items()), key=lambda p: -p[1])
+        named = ", ".join(f"{n!r} ({_size(s)})" for n, s in sizes[:3])
+        raise PayloadError(
+            f"The inputs of {owner} are {_size(len(payload.data))}, over the {_size(limit)} "
+            f"limit (biggest: {named}). Store large data where workers can read it and pass "
+            "its location instead."
+        )
+    return payload
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} bytes"
+
+
+def _reachable_globals(entity: Entity) -> list[tuple[str, str, Any]]:
+    """(path, name, value) for every global a function reachable from ``entity`` reads."""
+    seen: set[int] = set()
+    found: list[tuple[str, str, Any]] = []
+    stack: list[tuple[str, Any]] = [(f"{entity.kind.value} {entity.name!r}", entity.fn)]
+    while stack:
+        path, fn = stack.pop()
+        code = getattr(fn, "__code__", None)
+        if code is None or id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        names = set(code.co_names)
+        for const in code.co_consts:  # nested functions and comprehensions
+            names.update(getattr(const, "co_names", ()))
+        env = dict(getattr(fn, "__globals__", {}))
+        for cell_name, cell in zip(code.co_freevars, fn.__closure__ or (), strict=False):
+            try:
+                env[cell_name] = cell.cell_contents
+                names.add(cell_name)
+            except ValueError:
+                pass
+        for name in sorted(names):
+            if name not in env:
+                continue
+            value = env[name]
+            if isinstance(value, Entity):
+                stack.append((f"{path} → {value.kind.value} {value.name!r}", value.fn))
+            elif inspect.isfunction(value):
+                stack.append((f"{path} → function {name!r}", value))
+            elif not inspect.ismodule(value) and not isinstance(value, type):
+                found.append((path, name, value))
+    return found
+
+
+def _explain_unpicklable(entity: Entity, exc: Exception) -> PayloadError:
+    for path, name, value in _reachable_globals(entity):
+        try:
+            dump_value(value)
+        except Exception as inner:
+            return PayloadError(
+                f"{entity.kind.value.capitalize()} {entity.name!r} cannot be shipped to workers: "
+                f"it uses the global {name!r} ({_type_name(value)}), "
+                f"reached via {path}, which cannot be pickled ({type(inner).__name__}: {inner}). "
+                f"Create the {type(value).__name__} inside the task that needs it, or pass what it "
+                "needs as an input."
+            )
+    return PayloadError(
+        f"{entity.kind.value.capitalize()} {entity.name!r} cannot be shipped to workers: "
+        f"{type(exc).__name__}: {exc}."
+    )
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    return (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _captured_sizes(entity: Entity) -> list[tuple[str, int]]:
+    sizes = []
+    for path, name, value in _reachable_globals(entity):
+        try:
+            sizes.append((f"global {name!r} in {path}", len(dump_value(value))))
+        except Exception:
+            continue
+    return sorted(sizes, key=lambda pair: -pair[1])
