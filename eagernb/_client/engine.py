@@ -44,11 +44,12 @@ class RemoteEngine:
         entity = call.entity
         is_root = call.record_id == call.run.root_id
         submit = self.whole_run if is_root else (entity.kind is _TASK or self.remote_bodies)
-        call.started()
         if not submit:
+            call.started()
             return await entity.run_local(call, self)
         remote = self.remote
         execution = await remote.aexecute(entity, call.inputs, parent_id=self.parent_id)
+        call.started()  # submitted: from here the server holds it (queued or running there)
         try:
             if self.whole_run and is_root:
                 await self._follow(call, execution.id)

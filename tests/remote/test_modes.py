@@ -113,3 +113,50 @@ async def catches_by_type(x: int) -> str:
 def test_remote_failures_arrive_as_the_original_exception_type(remote: Remote, mode: str) -> None:
     with eagernb.mode(mode):
         assert asyncio.run(catches_by_type(x=7)) == "7 unlucky True"
+
+
+@task
+async def nap(i: int) -> int:
+    await asyncio.sleep(120)
+    return i
+
+
+@eager
+async def naps(n: int) -> int:
+    return sum(await asyncio.gather(*(nap(i=i) for i in range(n))))
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_cancelling_a_run_cancels_its_children_on_the_server(remote: Remote, mode: str) -> None:
+    async def main() -> tuple[str, list[str]]:
+        both_running = asyncio.Event()
+        with eagernb.mode(mode):
+            handle = naps.start(n=2)
+
+        def watch(_event: object) -> None:
+            running = [
+                r
+                for r in handle.records.values()
+                if r.name == "nap" and r.status.value == "running"
+            ]
+            if len(running) == 2:
+                both_running.set()
+
+        handle.events.subscribe(watch)
+        await both_running.wait()
+        handle.cancel()
+        try:
+            await handle
+        except eagernb.RunCancelledError as exc:
+            outcome = type(exc).__name__
+        ids = [e.id for e in await asyncio.to_thread(remote.list_executions, limit=20)]
+        finals = [await remote.await_final(i) for i in ids]
+        return outcome, [f"{e.data['name']}:{e.status}" for e in finals]
+
+    outcome, finals = asyncio.run(main())
+    assert outcome == "RunCancelledError"
+    assert sorted(f for f in finals if f.split(":")[0] == "nap")[-2:] == [
+        "nap:cancelled",
+        "nap:cancelled",
+    ]
+    assert not any(f.endswith((":running", ":queued")) for f in finals)
