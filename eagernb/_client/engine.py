@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from .._core.engine import Call
+from .._core.entity import Entity
 from .._core.errors import ErrorInfo
 from .._core.events import ExecutionFinished, ExecutionQueued, ExecutionStarted
 from .._core.records import ExecutionRecord, Kind, Status
@@ -38,6 +39,9 @@ class RemoteEngine:
         self.whole_run = whole_run  # the root itself is one remote execution (remote mode)
         self.remote_bodies = remote_bodies  # nested workflow bodies run remotely too (on workers)
         self.parent_id = parent_id  # the server execution these children belong to, if any
+        self._versions: dict[Entity, str] = {}
+        self.execution_ids: dict[str, str] = {}
+        """The server execution id of each local record this engine submitted."""
 
     async def execute(self, call: Call) -> Any:
         __tracebackhide__ = True
@@ -48,7 +52,14 @@ class RemoteEngine:
             call.started()
             return await entity.run_local(call, self)
         remote = self.remote
-        execution = await remote.aexecute(entity, call.inputs, parent_id=self.parent_id)
+        # Code is fixed for the length of a run: register (pickle and hash) each entity once.
+        version = self._versions.get(entity)
+        if version is None:
+            version = self._versions[entity] = await remote.aregister(entity)
+        execution = await remote.aexecute(
+            entity, call.inputs, version=version, parent_id=self.parent_id
+        )
+        self.execution_ids[call.record_id] = execution.id
         call.started()  # submitted: from here the server holds it (queued or running there)
         try:
             if self.whole_run and is_root:
@@ -79,6 +90,7 @@ class RemoteEngine:
                 if local is None:
                     local = f"{run.id}.x{rid}"
                     local_ids[rid] = local
+                    self.execution_ids[local] = rid
                     parent = local_ids.get(data.get("parent_id"), call.record_id)
                     run.emit(ExecutionQueued(ExecutionRecord(
                         local, run.id, parent, data["name"], Kind(data["kind"]), Status.QUEUED,
