@@ -9,7 +9,7 @@ from typing import Any
 
 from .._core.errors import EagerNBError
 
-__all__ = ["RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
+__all__ = ["ClientSecretError", "RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
 
 
 class RemoteRequestError(EagerNBError):
@@ -18,6 +18,14 @@ class RemoteRequestError(EagerNBError):
     def __init__(self, message: str, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ClientSecretError(EagerNBError):
+    """A worker could not read the client credentials an eager workflow names.
+
+    See ``@eager(client_secret_group=..., client_secret_key=...)``; the message says where
+    it looked. It never contains the secret.
+    """
 
 
 class RemoteExecutionError(EagerNBError):
@@ -29,6 +37,7 @@ class RemoteExecutionError(EagerNBError):
     def __init__(self, type_name: str, message: str, remote_traceback: str) -> None:
         super().__init__(f"{type_name}: {message}" if message else type_name)
         self.type_name = type_name
+        self.remote_type_name = type_name
         self.remote_message = message
         self.remote_traceback = remote_traceback
 

@@ -115,7 +115,9 @@ class ErrorInfo:
         text = str(getattr(exc, "remote_traceback", "") or "")
         if not text:
             text = user_traceback(exc)
-        return cls(_qualname(original), str(exc), text)
+        # A remote failure whose class could not be rebuilt still names the original type.
+        name = getattr(exc, "remote_type_name", None) or _qualname(original)
+        return cls(name, str(exc), text)
 
     def __str__(self) -> str:
         return f"{self.type_name}: {self.message}" if self.message else self.type_name

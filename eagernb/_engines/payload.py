@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 import pickle
 import platform
+import sys
+import sysconfig
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,7 +71,56 @@ def dump_entity(entity: Entity) -> Payload:
         "name": entity.name,
         "entity": entity,
     }
-    return Payload.of(cloudpickle.dumps(envelope, protocol=pickle.DEFAULT_PROTOCOL))
+    # Modules of the user's own project (beside the notebook, not installed) are shipped by
+    # value too: workers have the installed packages, not the notebook's folder.
+    # (A module rebuilt from a payload is not in sys.modules: cloudpickle ships it by value.)
+    local = [
+        m for m in _modules_reached(entity) if _is_local(m) and sys.modules.get(m.__name__) is m
+    ]
+    for module in local:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return Payload.of(cloudpickle.dumps(envelope, protocol=pickle.DEFAULT_PROTOCOL))
+    finally:
+        for module in local:
+            cloudpickle.unregister_pickle_by_value(module)
+
+
+_INSTALLED = tuple(
+    os.path.realpath(p) + os.sep
+    for p in {sysconfig.get_path(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    if p
+)
+
+
+def _is_local(module: types.ModuleType) -> bool:
+    """A module loaded from a file that is neither the standard library nor installed."""
+    path = getattr(module, "__file__", None)
+    if (
+        not path
+        or module.__name__ in ("__main__", "eagernb")
+        or module.__name__.startswith("eagernb.")
+    ):
+        return False
+    return not os.path.realpath(path).startswith(_INSTALLED)
+
+
+def _modules_reached(entity: Entity) -> list[types.ModuleType]:
+    """Modules whose functions, classes or selves the entity's code reaches."""
+    found: dict[str, types.ModuleType] = {}
+
+    def note(name: str | None) -> None:
+        module = sys.modules.get(name or "")
+        if module is not None:
+            found[module.__name__] = module
+
+    note(getattr(entity.fn, "__module__", None))
+    for _path, _name, value in _reachable_globals(entity, include_callables=True):
+        if inspect.ismodule(value):
+            found[value.__name__] = value
+        else:
+            note(getattr(value, "__module__", None) or getattr(type(value), "__module__", None))
+    return list(found.values())
 
 
 def load_entity(data: bytes) -> Entity:
@@ -170,8 +223,14 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _reachable_globals(entity: Entity) -> list[tuple[str, str, Any]]:
-    """(path, name, value) for every global a function reachable from ``entity`` reads."""
+def _reachable_globals(
+    entity: Entity, include_callables: bool = False
+) -> list[tuple[str, str, Any]]:
+    """(path, name, value) for every global a function reachable from ``entity`` reads.
+
+    Functions and entities are followed; with ``include_callables`` they, modules and
+    classes are listed too.
+    """
     seen: set[int] = set()
     found: list[tuple[str, str, Any]] = []
     stack: list[tuple[str, Any]] = [(f"{entity.kind.value} {entity.name!r}", entity.fn)]
@@ -197,9 +256,13 @@ def _reachable_globals(entity: Entity) -> list[tuple[str, str, Any]]:
             value = env[name]
             if isinstance(value, Entity):
                 stack.append((f"{path} → {value.kind.value} {value.name!r}", value.fn))
+                if include_callables:
+                    found.append((path, name, value.fn))
             elif inspect.isfunction(value):
                 stack.append((f"{path} → function {name!r}", value))
-            elif not inspect.ismodule(value) and not isinstance(value, type):
+                if include_callables:
+                    found.append((path, name, value))
+            elif include_callables or not (inspect.ismodule(value) or isinstance(value, type)):
                 found.append((path, name, value))
     return found
 

@@ -160,3 +160,50 @@ def test_cancelling_a_run_cancels_its_children_on_the_server(remote: Remote, mod
         "nap:cancelled",
     ]
     assert not any(f.endswith((":running", ":queued")) for f in finals)
+
+
+def test_code_from_a_local_module_ships_by_value(
+    remote: Remote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "local_helpers_for_eagernb.py").write_text(
+        "class Scaled:\n"
+        "    def __init__(self, factor: int) -> None:\n"
+        "        self.factor = factor\n"
+        "\n"
+        "def scale(x: int, by: 'Scaled') -> int:\n"
+        "    return x * by.factor\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import local_helpers_for_eagernb as helpers  # only this process can import it
+
+    @task
+    def scaled(x: int) -> int:
+        return helpers.scale(x, helpers.Scaled(3))
+
+    @eager
+    async def uses_helpers(x: int) -> int:
+        return await scaled(x=x)
+
+    with eagernb.mode("hybrid"):
+        assert asyncio.run(uses_helpers(x=4)) == 12
+    with eagernb.mode("remote"):
+        assert asyncio.run(uses_helpers(x=5)) == 15
+
+
+def test_an_unchanged_entity_is_not_uploaded_again_and_an_edit_gets_a_new_version(
+    remote: Remote,
+) -> None:
+    def make(offset: int) -> eagernb.Task[[int], int]:
+        @task
+        def shifted(x: int) -> int:
+            return x + offset
+
+        return shifted
+
+    first = remote.register(make(1))
+    again = remote.register(make(1))
+    edited = remote.register(make(2))
+    assert first == again
+    assert edited != first
+    versions = remote._check(remote._sync().get("/entities", params={"name": "shifted"}))
+    assert {v["version"] for v in versions} == {first, edited}
