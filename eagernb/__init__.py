@@ -69,7 +69,7 @@ def __getattr__(name: str) -> _Any:
         from ._client import remote
 
         return getattr(remote, name)
-    if name in ("RemoteExecutionError", "RemoteRequestError"):
+    if name in ("ClientSecretError", "RemoteExecutionError", "RemoteRequestError"):
         from ._client import errors
 
         return getattr(errors, name)
@@ -85,6 +85,34 @@ for _name in (
 ):  # fmt: skip
     globals()[_name].__module__ = __name__
 del _name
+
+
+def explore(run_or_id: _Any = None, *, remote: _Any = None) -> None:
+    """Show the run explorer in the notebook: tree, timeline, details, status filter, Cancel.
+
+    ``run_or_id``: a :class:`Run`, the id of a run of this session, or the id of any
+    execution on the control plane (``remote``, default ``config.remote`` or
+    ``Remote.auto()``), which works in any kernel, also after a restart. None: the
+    latest run of this session. A run still going is followed live.
+    """
+    from ._notebook.explore import explore as _explore
+
+    _explore(run_or_id, remote=remote)
+
+
+def save_report(run: _Any = None, path: _Any = None) -> _Any:
+    """Write ``run``'s report (one self-contained HTML file) and return its path.
+
+    ``run``: a :class:`Run` or a run id of this session (None: the latest). ``path``:
+    default ``config.reports/RUN_ID.html``. The notebook extension writes one for every
+    run when it ends; remote runs keep theirs on the control plane
+    (``eagernb executions report ID``).
+    """
+    from ._notebook.explore import find_tree
+    from ._notebook.reports import save_report as _save
+
+    tree, _, _ = find_tree(run)
+    return _save(tree, path)
 
 
 def load_ipython_extension(ipython: object) -> None:
@@ -103,6 +131,7 @@ def unload_ipython_extension(ipython: object) -> None:
 
 __all__ = [
     "Call",
+    "ClientSecretError",
     "Config",
     "DefinitionError",
     "Eager",
@@ -131,9 +160,11 @@ __all__ = [
     "config",
     "eager",
     "events",
+    "explore",
     "last_run",
     "mode",
     "runs",
+    "save_report",
     "task",
     "workflow",
 ]

@@ -16,6 +16,7 @@ what each code cell showed, and saves the executed notebook (widget state includ
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -68,6 +69,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the SQLite file and blobs live (default: ~/.eagernb/server)",
     )  # fmt: skip
     server.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPUs)")
+    server.add_argument(
+        "--auth", action="store_true",
+        help="require a bearer token from client credentials (see `eagernb auth`)",
+    )  # fmt: skip
+    server.add_argument(
+        "--engine", choices=["embedded", "dask"], default="embedded",
+        help="where tasks run: the server's worker processes (default) or a Dask cluster; "
+        "with dask, --workers caps the tasks handed to the cluster at once (default 1000)",
+    )  # fmt: skip
+    server.add_argument(
+        "--scheduler", metavar="ADDRESS",
+        help="the Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS)",
+    )  # fmt: skip
     server.set_defaults(run=_server, parser=server)
 
     sandbox = commands.add_parser(
@@ -82,7 +96,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default: 0)")
     sandbox.add_argument("--workers", type=int, default=2, metavar="N", help="(default: 2)")
+    sandbox.add_argument(
+        "--engine", choices=["embedded", "dask"], default="embedded",
+        help="dask: also start a local Dask scheduler and N workers for the tasks",
+    )  # fmt: skip
     sandbox.set_defaults(run=_sandbox, parser=sandbox)
+
+    from ._cli_remote import add_commands  # register, run, executions
+
+    add_commands(commands)
+
+    from ._cli_auth import add_auth_command  # auth create-client|list|revoke
+
+    add_auth_command(commands)
 
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace, argparse.ArgumentParser], int] = args.run
@@ -96,8 +122,21 @@ def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from ._server.main import ServerAlreadyRunning, serve
     except ImportError as exc:
         parser.error(f"{exc.name} is missing; install it with: pip install 'eagernb[server]'")
+    scheduler = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+    if args.engine == "dask" and not scheduler:
+        parser.error("--engine dask needs the scheduler's address: --scheduler tcp://HOST:8786.")
+    if args.engine != "dask" and args.scheduler:
+        parser.error("--scheduler is for --engine dask; add --engine dask or drop --scheduler.")
+    if args.engine == "dask":
+        try:
+            import distributed  # noqa: F401
+        except ImportError:
+            parser.error("distributed is missing; install it with: pip install 'eagernb[dask]'")
     try:
-        serve(args.host, args.port, args.data_dir, args.workers)
+        serve(
+            args.host, args.port, args.data_dir, args.workers, auth=args.auth,
+            engine=args.engine, scheduler=scheduler,
+        )  # fmt: skip
     except ServerAlreadyRunning as exc:
         print(f"eagernb: {exc}", file=sys.stderr)
         return 1
@@ -112,17 +151,20 @@ def _sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.action == "status":
         found = sandbox.status(args.data_dir)
-        print(f"running at {found.url} (pid {found.pid})" if found else "stopped")
+        dask = f", tasks on Dask at {found.scheduler}" if found and found.scheduler else ""
+        print(f"running at {found.url} (pid {found.pid}{dask})" if found else "stopped")
         return 0
     if args.action == "stop":
         stopped = sandbox.stop(args.data_dir)
         print(f"stopped (pid {stopped.pid})" if stopped else "stopped (it was not running)")
         return 0
     try:
-        started = sandbox.start(args.data_dir, args.port, args.workers)
+        started = sandbox.start(args.data_dir, args.port, args.workers, engine=args.engine)
     except sandbox.SandboxError as exc:
         print(f"eagernb: {exc}", file=sys.stderr)
         return 1
+    if started.scheduler:
+        print(f"eagernb: tasks run on the Dask cluster at {started.scheduler}", file=sys.stderr)
     print(started.url)
     return 0
 

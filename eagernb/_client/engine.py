@@ -14,9 +14,9 @@ from typing import Any
 
 from .._core.engine import Call
 from .._core.entity import Entity
-from .._core.errors import ErrorInfo
-from .._core.events import ExecutionFinished, ExecutionQueued, ExecutionStarted
-from .._core.records import ExecutionRecord, Kind, Status
+from .._core.events import ExecutionLinked
+from .._core.records import Kind
+from .._views.mirror import Mirror
 from .remote import Remote
 
 __all__ = ["RemoteEngine"]
@@ -60,6 +60,9 @@ class RemoteEngine:
             entity, call.inputs, version=version, parent_id=self.parent_id
         )
         self.execution_ids[call.record_id] = execution.id
+        call.run.emit(
+            ExecutionLinked(call.run.id, call.record_id, remote.endpoint, execution.id, version)
+        )
         call.started()  # submitted: from here the server holds it (queued or running there)
         try:
             if self.whole_run and is_root:
@@ -72,7 +75,9 @@ class RemoteEngine:
     async def _follow(self, call: Call, execution_id: str) -> None:
         """Mirror the remote run's descendants as local records until it is final."""
         run = call.run
-        local_ids = {execution_id: call.record_id}
+        mirror = Mirror(
+            run, execution_id, call.record_id, prefix=f"{run.id}.x", endpoint=self.remote.endpoint
+        )
         client = self.remote._async()
         async with client.stream(
             "GET", f"/executions/{execution_id}/events", timeout=None
@@ -82,47 +87,10 @@ class RemoteEngine:
                     continue
                 event = json.loads(line)
                 data = event["execution"]
-                rid = data["id"]
-                if rid == execution_id:
-                    continue
-                local = local_ids.get(rid)
-                kind = event["type"]
-                if local is None:
-                    local = f"{run.id}.x{rid}"
-                    local_ids[rid] = local
-                    self.execution_ids[local] = rid
-                    parent = local_ids.get(data.get("parent_id"), call.record_id)
-                    run.emit(ExecutionQueued(ExecutionRecord(
-                        local, run.id, parent, data["name"], Kind(data["kind"]), Status.QUEUED,
-                        {}, data.get("created_at") or 0.0,
-                    )))  # fmt: skip
-                if kind in ("started", "retrying"):
-                    run.emit(
-                        ExecutionStarted(
-                            run.id,
-                            local,
-                            max(1, data.get("attempts") or 1),
-                            data.get("started_at") or 0.0,
-                        )
-                    )
-                elif kind == "finished" or data["status"] in ("succeeded", "failed", "cancelled"):
-                    error = data.get("error")
-                    info = (
-                        ErrorInfo(error["type_name"], error["message"], error["traceback"])
-                        if error
-                        else None
-                    )
-                    if run.records[local].status.is_final:
-                        continue
-                    run.emit(
-                        ExecutionFinished(
-                            run.id,
-                            local,
-                            Status(data["status"]),
-                            data.get("ended_at") or 0.0,
-                            error=info,
-                        )
-                    )
+                if data["id"] == execution_id:
+                    continue  # the root's own record is the local launcher's
+                local = mirror.apply(data, event["type"])
+                self.execution_ids[local] = data["id"]
 
     async def aclose(self) -> None:
         await self.remote.aclose()

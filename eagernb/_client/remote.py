@@ -28,6 +28,7 @@ from .._engines.payload import (
     load_value,
     runtime_versions,
 )
+from .auth import BearerAuth
 from .errors import RemoteRequestError, rebuild_exception
 
 __all__ = ["Execution", "Remote"]
@@ -69,6 +70,11 @@ class Execution:
         """The output value of a succeeded execution; raises the child's error if it failed."""
         return self.remote.output_of(self)
 
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The inputs it was started with, by parameter name."""
+        return self.remote.inputs_of(self)
+
     def children(self) -> list[Execution]:
         return self.remote.list_executions(parent_id=self.id)
 
@@ -79,9 +85,18 @@ class Execution:
 class Remote:
     """A connection to one control plane, with a default project and domain.
 
-    Endpoint and token are resolved when the first request is made, not when the object
-    is created, so ``Remote.auto()`` in a decorator reads the environment at run time.
-    """
+    Endpoint and credentials are resolved when the first request is made, not when the
+    object is created, so ``Remote.auto()`` in a decorator reads the environment at run
+    time. On a server started with ``--auth``, pass ``client_id`` and ``client_secret``
+    (from ``eagernb auth create-client``): a bearer token is fetched when first needed
+    and again when it expires. ``token`` passes a bearer token directly. Given none of
+    these, the environment's ``EAGERNB_CLIENT_ID`` / ``EAGERNB_CLIENT_SECRET`` or
+    ``EAGERNB_TOKEN`` are used. Secrets and tokens are never pickled (a ``Remote`` shipped
+    to a worker reads that worker's environment) and never shown in its repr.
+
+    >>> Remote("https://eagernb.example.org", client_id="enb-1f2e", client_secret="...")
+    Remote(https://eagernb.example.org, project='default', domain='development', client_id='enb-1f2e')
+    """  # noqa: E501
 
     def __init__(
         self,
@@ -89,14 +104,21 @@ class Remote:
         *,
         default_project: str = DEFAULT_PROJECT,
         default_domain: str = DEFAULT_DOMAIN,
+        client_id: str | None = None,
+        client_secret: str | None = None,
         token: str | None = None,
         timeout: float = 30.0,
         _resolve: str = "explicit",
     ) -> None:
+        if (client_id is None) != (client_secret is None):
+            raise ValueError(
+                "Pass client_id and client_secret together (from `eagernb auth create-client`), "
+                "or neither."
+            )
         self._endpoint = endpoint
         self.default_project = default_project
         self.default_domain = default_domain
-        self._token = token
+        self._auth = BearerAuth(client_id, client_secret, token)
         self._timeout = timeout
         self._resolve = _resolve
         self._client: httpx.Client | None = None
@@ -119,7 +141,9 @@ class Remote:
     def auto(
         cls, default_project: str = DEFAULT_PROJECT, default_domain: str = DEFAULT_DOMAIN
     ) -> Remote:
-        """Endpoint from ``EAGERNB_ENDPOINT`` (token from ``EAGERNB_TOKEN``), else the sandbox."""
+        """Endpoint from ``EAGERNB_ENDPOINT``, else the sandbox; credentials from
+        ``EAGERNB_CLIENT_ID`` / ``EAGERNB_CLIENT_SECRET`` or ``EAGERNB_TOKEN`` (all read at
+        request time)."""
         return cls(default_project=default_project, default_domain=default_domain, _resolve="auto")
 
     @property
@@ -140,16 +164,19 @@ class Remote:
                 f"the local sandbox with `eagernb sandbox start` (it writes {path})."
             ) from None
 
-    def _headers(self) -> dict[str, str]:
-        token = self._token or (
-            os.environ.get("EAGERNB_TOKEN") if self._resolve == "auto" else None
-        )
-        return {"Authorization": f"Bearer {token}"} if token else {}
+    @property
+    def client_id(self) -> str | None:
+        """The client id given to this Remote (None: none given)."""
+        return self._auth.client_id
+
+    def _bearer(self) -> BearerAuth:
+        self._auth.token_url = self.endpoint + "/api/v1/token"
+        return self._auth
 
     def _sync(self) -> httpx.Client:
         if self._client is None:
             self._client = httpx.Client(
-                base_url=self.endpoint + "/api/v1", headers=self._headers(), timeout=self._timeout
+                base_url=self.endpoint + "/api/v1", auth=self._bearer(), timeout=self._timeout
             )
         return self._client
 
@@ -160,8 +187,12 @@ class Remote:
         key = id(asyncio.get_running_loop())
         client = self._aclients.get(key)
         if client is None:
+            # Every in-flight child holds a long poll: no cap on connections.
             client = httpx.AsyncClient(
-                base_url=self.endpoint + "/api/v1", headers=self._headers(), timeout=self._timeout
+                base_url=self.endpoint + "/api/v1",
+                auth=self._bearer(),
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=128),
             )
             self._aclients[key] = client
         return client
@@ -177,20 +208,26 @@ class Remote:
         self._aclients.clear()
 
     def __getstate__(self) -> dict[str, Any]:
-        # Shipped inside code payloads: connections and caches stay behind.
+        # Shipped inside code payloads (stored on the server, readable by any client):
+        # connections, caches and credentials stay behind. Unpickled, it reads credentials
+        # from the environment where it runs.
         state = dict(self.__dict__)
-        state.update(_client=None, _aclients={}, _registered={})
+        state.update(_client=None, _aclients={}, _registered={}, _auth=None)
         if self._resolve != "explicit":
             state["_endpoint"] = None  # resolved again where it is used
-        state["_token"] = None if self._resolve != "explicit" else self._token
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._auth = BearerAuth()
 
     def __repr__(self) -> str:
         where = self._endpoint or f"<{self._resolve}>"
-        return f"Remote({where}, project={self.default_project!r}, domain={self.default_domain!r})"
+        who = f", client_id={self.client_id!r}" if self.client_id else ""
+        return (
+            f"Remote({where}, project={self.default_project!r}, "
+            f"domain={self.default_domain!r}{who})"
+        )
 
     # -- requests -------------------------------------------------------------------------
 
@@ -237,56 +274,93 @@ class Remote:
             self._check(await client.put(f"/blobs/{payload.sha256}", content=payload.data))
 
     def _entity_body(
-        self, entity: Entity, payload: Payload, project: str, domain: str
+        self, entity: Entity, payload: Payload, project: str, domain: str, version: str | None
     ) -> dict[str, Any]:
         from .._core.typecheck import describe
 
         iface = entity.interface
+        interface: dict[str, Any] = {
+            "inputs": {k: describe(v) for k, v in iface.inputs.items()},
+            "output": describe(iface.output),
+        }
+        resources = getattr(entity, "resources", None)
+        if resources:  # the server's engine places the task by them (see _core.resources)
+            interface["resources"] = dict(resources)
         return {
             "project": project,
             "domain": domain,
             "name": entity.name,
             "kind": entity.kind.value,
-            "version": payload.sha256[:16],
+            "version": version or payload.sha256[:16],
             "payload_sha": payload.sha256,
-            "interface": {
-                "inputs": {k: describe(v) for k, v in iface.inputs.items()},
-                "output": describe(iface.output),
-            },
+            "interface": interface,
         }
 
     def register(
-        self, entity: Entity, *, project: str | None = None, domain: str | None = None
+        self,
+        entity: Entity,
+        *,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
     ) -> str:
-        """Upload ``entity`` unless this exact code is registered; return its version."""
+        """Upload ``entity`` unless this exact code is registered; return its version.
+
+        The version is the start of the code's sha256 unless ``version`` names one.
+        """
         project, domain = project or self.default_project, domain or self.default_domain
         payload = checked_entity_payload(entity)
         key = (project, domain, payload.sha256)
-        if key not in self._registered:
-            if not self._compatible:
-                self._check_versions(self._check(self._sync().get("/health")))
-            self._blob_put(payload)
-            self._check(
-                self._sync().post(
-                    "/entities", json=self._entity_body(entity, payload, project, domain)
-                )
-            )
-            self._registered[key] = payload.sha256[:16]
+        if version is not None or key not in self._registered:
+            self._post_entity(entity, payload, project, domain, version)
         return self._registered[key]
 
+    def register_entity(
+        self,
+        entity: Entity,
+        *,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Register ``entity`` and return the server's record of it.
+
+        Its ``created`` is False when this version was already registered with the same
+        code; the same version with different code is refused.
+        """
+        project, domain = project or self.default_project, domain or self.default_domain
+        payload = checked_entity_payload(entity)
+        return self._post_entity(entity, payload, project, domain, version)
+
+    def _post_entity(
+        self, entity: Entity, payload: Payload, project: str, domain: str, version: str | None
+    ) -> dict[str, Any]:
+        if not self._compatible:
+            self._check_versions(self._check(self._sync().get("/health")))
+        self._blob_put(payload)
+        body = self._entity_body(entity, payload, project, domain, version)
+        stored: dict[str, Any] = self._check(self._sync().post("/entities", json=body))
+        self._registered[(project, domain, payload.sha256)] = str(stored["version"])
+        return stored
+
     async def aregister(
-        self, entity: Entity, *, project: str | None = None, domain: str | None = None
+        self,
+        entity: Entity,
+        *,
+        project: str | None = None,
+        domain: str | None = None,
+        version: str | None = None,
     ) -> str:
         project, domain = project or self.default_project, domain or self.default_domain
         payload = checked_entity_payload(entity)
         key = (project, domain, payload.sha256)
-        if key not in self._registered:
+        if version is not None or key not in self._registered:
             if not self._compatible:
                 self._check_versions(self._check(await self._async().get("/health")))
             await self._ablob_put(payload)
-            body = self._entity_body(entity, payload, project, domain)
-            self._check(await self._async().post("/entities", json=body))
-            self._registered[key] = payload.sha256[:16]
+            body = self._entity_body(entity, payload, project, domain, version)
+            stored = self._check(await self._async().post("/entities", json=body))
+            self._registered[key] = str(stored["version"])
         return self._registered[key]
 
     def _execution_body(
@@ -410,6 +484,9 @@ class Remote:
         if not response.is_success:
             self._check(response)
         return response.content
+
+    def inputs_of(self, execution: Execution) -> dict[str, Any]:
+        return dict(load_value(self._blob(execution.data["inputs_sha"])))
 
     def output_of(self, execution: Execution) -> Any:
         data = execution.data

@@ -45,12 +45,17 @@ class Config:
     ``eagernb.runs()``. ``mode``: local, hybrid or remote. ``remote``: the control plane
     used by hybrid and remote runs of workflows that do not name one (default:
     ``Remote.auto()``, which reads ``EAGERNB_ENDPOINT`` or finds the sandbox).
+    ``reports``: the folder where the notebook extension writes each run's HTML report
+    (``EAGERNB_REPORTS_DIR``, default ``~/.eagernb/reports``); None or "" writes none.
     """
 
     threads: int = int(os.environ.get("EAGERNB_THREADS", "128"))
     history: int = 100
     mode: str = field(default_factory=lambda: os.environ.get("EAGERNB_MODE", "local"))
     remote: Any = None
+    reports: str | None = field(
+        default_factory=lambda: os.environ.get("EAGERNB_REPORTS_DIR", "~/.eagernb/reports")
+    )
 
 
 config = Config()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import re
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
@@ -22,6 +23,7 @@ __all__ = ["Eager", "eager"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a file name under the secrets dir
 
 
 class Eager(Entity, Generic[P, R]):
@@ -54,6 +56,7 @@ class Eager(Entity, Generic[P, R]):
             )
         if max_concurrency is not None and max_concurrency < 1:
             raise DefinitionError(f"@eager(max_concurrency={max_concurrency}) must be 1 or more.")
+        _check_secret_name(client_secret_group, client_secret_key)
         super().__init__(fn)
         self.max_concurrency = max_concurrency
         self.retries = retries
@@ -63,6 +66,7 @@ class Eager(Entity, Generic[P, R]):
         """The control plane for hybrid and remote runs (``eagernb.Remote``); None: the default."""
         self.client_secret_group = client_secret_group
         self.client_secret_key = client_secret_key
+        """Where a remote run's body finds its client credentials on the worker (see ``eager``)."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
         compiler = COMPILING.get()
@@ -97,6 +101,20 @@ class Eager(Entity, Generic[P, R]):
             scope.closed = True
 
 
+def _check_secret_name(group: str | None, key: str | None) -> None:
+    if (group is None) != (key is None):
+        raise DefinitionError(
+            f"@eager(client_secret_group={group!r}, client_secret_key={key!r}): give both "
+            "(the secret's group and its key), or neither."
+        )
+    for name in (group, key):
+        if name is not None and not _SECRET_NAME.fullmatch(name):
+            raise DefinitionError(
+                f"Secret group or key {name!r} must be letters, digits, '.', '_' or '-' (not "
+                "starting with '.' or '-'): it names a file under the secrets directory."
+            )
+
+
 @overload
 def eager(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Eager[P, R]: ...
 
@@ -129,7 +147,15 @@ def eager(
     """Make an ``async def`` an eager workflow.
 
     ``max_concurrency`` caps how many of its children run at once (the rest wait, shown
-    as queued). ``retries`` and ``timeout`` apply when it runs as a child.
+    as queued). ``retries`` and ``timeout`` apply when it runs as a child. ``remote``: the
+    control plane for hybrid and remote runs (an ``eagernb.Remote``).
+
+    ``client_secret_group`` and ``client_secret_key`` name the credentials its body uses
+    when it runs on a worker (remote mode, server with ``--auth``): the worker reads
+    ``CLIENT_ID:CLIENT_SECRET`` from the environment variable ``EAGERNB_SECRET_<GROUP>_<KEY>``,
+    else from the file ``$EAGERNB_SECRETS_DIR/<group>/<key>`` (default directory
+    ``/etc/eagernb/secrets``). Without them the body uses a token the server makes for
+    that run's project.
     """
 
     def wrap(f: Callable[P, Coroutine[Any, Any, R]]) -> Eager[P, R]:

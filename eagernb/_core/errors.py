@@ -11,6 +11,7 @@
     │                          instance of the child's original exception type
     ├── TaskTimeoutError       (also TimeoutError) a child ran past its timeout
     ├── ScopeClosedError       (also RuntimeError) a child launched after its parent returned
+    ├── ExecutionCancelledError  one child was cancelled from a view; its parent goes on
     └── RunCancelledError      a run was cancelled from a view (Cancel button, handle)
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "EagerException",
     "EagerNBError",
     "ErrorInfo",
+    "ExecutionCancelledError",
     "InputTypeError",
     "OutputTypeError",
     "RunCancelledError",
@@ -94,6 +96,14 @@ class TaskTimeoutError(EagerNBError, TimeoutError):
 
 class ScopeClosedError(EagerNBError, RuntimeError):
     """A child was launched after the eager workflow that would own it had returned."""
+
+
+class ExecutionCancelledError(EagerNBError):
+    """One child execution was cancelled on purpose (from the explorer), not its whole run.
+
+    The eager workflow that awaited it receives it (as an :class:`EagerException`) and
+    may catch it like any other failure of a child.
+    """
 
 
 class RunCancelledError(EagerNBError):

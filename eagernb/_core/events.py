@@ -22,6 +22,8 @@ __all__ = [
     "Event",
     "EventBus",
     "ExecutionFinished",
+    "ExecutionLinked",
+    "ExecutionOutput",
     "ExecutionQueued",
     "ExecutionRetrying",
     "ExecutionStarted",
@@ -83,9 +85,33 @@ class ExecutionFinished:
     error: ErrorInfo | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutionOutput:
+    """Text an execution wrote to ``stream`` ("stdout" or "stderr") while it ran."""
+
+    run_id: str
+    id: str
+    stream: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionLinked:
+    """An execution runs as ``execution_id`` on the control plane at ``endpoint``.
+
+    ``version`` is the registered code version it runs.
+    """
+
+    run_id: str
+    id: str
+    endpoint: str
+    execution_id: str
+    version: str
+
+
 Event = (
     RunStarted | RunFinished | ExecutionQueued | ExecutionStarted | ExecutionRetrying
-    | ExecutionFinished
+    | ExecutionFinished | ExecutionOutput | ExecutionLinked
 )  # fmt: skip
 Subscriber = Callable[[Event], None]
 

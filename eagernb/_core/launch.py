@@ -11,8 +11,15 @@ from time import time
 from typing import TYPE_CHECKING, Any
 
 from .engine import Call
-from .errors import ErrorInfo, ScopeClosedError, TaskTimeoutError, as_eager_exception
+from .errors import (
+    ErrorInfo,
+    ExecutionCancelledError,
+    ScopeClosedError,
+    TaskTimeoutError,
+    as_eager_exception,
+)
 from .events import ExecutionFinished, ExecutionQueued, ExecutionRetrying, ExecutionStarted
+from .output import WRITER
 from .records import ExecutionRecord, Status
 
 if TYPE_CHECKING:
@@ -56,11 +63,16 @@ async def launch(
             ExecutionRecord(rid, run.id, parent, entity.name, entity.kind, _QUEUED, inputs, time())
         )
     )
+    if entity.name not in run.entities:
+        run.entities[entity.name] = entity
     inflight = scope.inflight if scope is not None else None
-    if inflight is not None:
-        task = asyncio.current_task()
-        if task is not None:
+    task = asyncio.current_task()
+    if task is not None and scope is not None:
+        run._live[rid] = task  # what cancel_execution cancels
+        if inflight is not None:
             inflight[rid] = task
+    # What this execution prints is recorded as its output (see ``output``).
+    writer = WRITER.set((run, rid))
     try:
         semaphore = scope.semaphore if scope is not None else None
         if semaphore is None:
@@ -68,9 +80,24 @@ async def launch(
         async with semaphore:
             return await _attempts(run, entity, inputs, rid, True)
     except asyncio.CancelledError:
-        run.emit(ExecutionFinished(run.id, rid, _CANCELLED, time()))
-        raise
+        if rid not in run._cancel_requested:
+            run.emit(ExecutionFinished(run.id, rid, _CANCELLED, time()))
+            raise
+        # Only this child was cancelled (from a view): its parent goes on and sees an error.
+        if task is not None and hasattr(task, "uncancel"):
+            task.uncancel()
+        exc = ExecutionCancelledError(
+            f"{entity.kind.value.capitalize()} {entity.name!r} ({rid}) was cancelled on request "
+            "while it ran; the workflow that awaited it goes on and may catch this error."
+        )
+        info = ErrorInfo(type(exc).__qualname__, str(exc), "")
+        run.emit(ExecutionFinished(run.id, rid, _CANCELLED, time(), error=info))
+        raise as_eager_exception(exc, entity.name, rid) from None
     finally:
+        WRITER.reset(writer)
+        if scope is not None:
+            run._live.pop(rid, None)
+            run._cancel_requested.discard(rid)
         if inflight is not None:
             inflight.pop(rid, None)
 

@@ -25,6 +25,8 @@ from .events import (
     Event,
     EventBus,
     ExecutionFinished,
+    ExecutionLinked,
+    ExecutionOutput,
     ExecutionQueued,
     ExecutionRetrying,
     ExecutionStarted,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .entity import Entity
 
-__all__ = ["Run", "last_run", "runs"]
+__all__ = ["Run", "RunTree", "last_run", "runs"]
 
 _RUNNING = Status.RUNNING
 _run_numbers = itertools.count(1)
@@ -48,33 +50,35 @@ _history_lock = threading.Lock()
 _active: set[Run] = set()  # strong references to runs still going, whatever the history keeps
 
 
-class Run:
-    """One run of a workflow: its records, its status and, when done, its value."""
+_OUTPUT_LIMIT = 100_000  # characters of printed output kept per execution
 
-    def __init__(self, entity: Entity, inputs: dict[str, Any], engine: Engine) -> None:
-        self.id = f"r{os.getpid() % 1000:03d}{next(_run_numbers):04d}{os.urandom(2).hex()}"
-        self.name = entity.name
-        self.entity = entity
-        self.inputs = inputs
-        self.engine = engine
-        self.root_id = f"{self.id}.0"
+
+class RunTree:
+    """The records of one run and the events that build them: what every view reads.
+
+    A :class:`Run` is a ``RunTree`` that also executes; a tree can also mirror a run that
+    executes elsewhere (on the control plane), fed with the same events.
+    """
+
+    def __init__(self, run_id: str, name: str, root_id: str) -> None:
+        self.id = run_id
+        self.name = name
+        self.root_id = root_id
         self.status = Status.QUEUED
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.records: dict[str, ExecutionRecord] = {}
         """Every execution of this run by id, in launch order (the root first)."""
         self.children: dict[str | None, list[str]] = {}
+        self.outputs: dict[str, list[tuple[str, str]]] = {}
+        """What each execution printed: (stream, text) pieces in order, by execution id."""
+        self.links: dict[str, ExecutionLinked] = {}
+        """Executions that run on a control plane: where, under which id and version."""
         self.events = EventBus()
         """Events of this run only; views subscribe here."""
-        self._seq = itertools.count(1)
-        self._task: asyncio.Task[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._cancel_reason: str | None = None
+        self._output_sizes: dict[str, int] = {}
 
     # -- events -------------------------------------------------------------------------
-
-    def new_id(self) -> str:
-        return f"{self.id}.{next(self._seq)}"
 
     def emit(self, event: Event) -> None:
         """Apply ``event`` to the records, then publish it to this run's and global subscribers."""
@@ -110,12 +114,95 @@ class Run:
             )  # fmt: skip
         elif isinstance(event, ExecutionRetrying):
             records[event.id] = dataclasses.replace(records[event.id], error=event.error)
+        elif isinstance(event, ExecutionOutput):
+            self._append_output(event.id, event.stream, event.text)
+        elif isinstance(event, ExecutionLinked):
+            self.links[event.id] = event
         elif isinstance(event, RunStarted):
             self.status = _RUNNING
             self.started_at = event.time
         elif isinstance(event, RunFinished):
             self.status = event.status
             self.ended_at = event.time
+
+    # -- reading ------------------------------------------------------------------------
+
+    @property
+    def root(self) -> ExecutionRecord | None:
+        return self.records.get(self.root_id)
+
+    def children_of(self, record_id: str | None) -> list[ExecutionRecord]:
+        """Direct children of ``record_id`` (None: the root), in launch order."""
+        return [self.records[i] for i in self.children.get(record_id, ())]
+
+    def walk(self) -> Iterator[tuple[int, ExecutionRecord]]:
+        """Every record depth-first with its depth, the root at depth 0."""
+        stack: list[tuple[int, str]] = [(0, i) for i in reversed(self.children.get(None, []))]
+        while stack:
+            depth, rid = stack.pop()
+            yield depth, self.records[rid]
+            stack.extend((depth + 1, c) for c in reversed(self.children.get(rid, [])))
+
+    def counts(self) -> dict[Status, int]:
+        """How many executions (root excluded) are in each status."""
+        counter = collections.Counter(r.status for r in self.records.values())
+        root = self.root
+        if root is not None:
+            counter[root.status] -= 1
+        return {s: counter.get(s, 0) for s in Status}
+
+    def output_of(self, record_id: str) -> str:
+        """Everything execution ``record_id`` printed, stdout and stderr interleaved."""
+        return "".join(text for _, text in self.outputs.get(record_id, ()))
+
+    def on_event(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        return self.events.subscribe(subscriber)
+
+    def cancel_execution(self, record_id: str) -> bool:
+        """Cancel one execution of this run (the root: the whole run). False if it cannot."""
+        return False
+
+    def _append_output(self, record_id: str, stream: str, text: str) -> None:
+        used = self._output_sizes.get(record_id, 0)
+        if used >= _OUTPUT_LIMIT:
+            return
+        if used + len(text) > _OUTPUT_LIMIT:
+            text = text[: _OUTPUT_LIMIT - used] + f"\n… output cut at {_OUTPUT_LIMIT} characters\n"
+        self._output_sizes[record_id] = used + len(text)
+        pieces = self.outputs.get(record_id)
+        if pieces is None:
+            self.outputs[record_id] = [(stream, text)]
+        elif pieces[-1][0] == stream:
+            # One piece per run of writes to a stream (print writes the text, then "\n").
+            pieces[-1] = (stream, pieces[-1][1] + text)
+        else:
+            pieces.append((stream, text))
+
+    def __repr__(self) -> str:
+        kind, count = type(self).__name__, len(self.records)
+        return f"<eagernb {kind} {self.name} {self.id} {self.status.value}, {count} executions>"
+
+
+class Run(RunTree):
+    """One run of a workflow: its records, its status and, when done, its value."""
+
+    def __init__(self, entity: Entity, inputs: dict[str, Any], engine: Engine) -> None:
+        run_id = f"r{os.getpid() % 1000:03d}{next(_run_numbers):04d}{os.urandom(2).hex()}"
+        super().__init__(run_id, entity.name, f"{run_id}.0")
+        self.entity = entity
+        self.inputs = inputs
+        self.engine = engine
+        self.entities: dict[str, Entity] = {}
+        """The entity each execution name ran (the first one launched under that name)."""
+        self._seq = itertools.count(1)
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cancel_reason: str | None = None
+        self._live: dict[str, asyncio.Task[Any]] = {}  # children in flight: the task awaiting each
+        self._cancel_requested: set[str] = set()
+
+    def new_id(self) -> str:
+        return f"{self.id}.{next(self._seq)}"
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -172,6 +259,28 @@ class Run:
         loop.call_soon_threadsafe(task.cancel)
         return True
 
+    def cancel_execution(self, record_id: str) -> bool:
+        """Cancel one execution and its children; the root cancels the run. Any thread.
+
+        The parent of a cancelled child sees an :class:`EagerException` that is also an
+        :class:`ExecutionCancelledError`, which it may catch like any failure. False if
+        the execution is not running or queued.
+        """
+        if record_id == self.root_id:
+            return self.cancel("from the explorer")
+        loop = self._loop
+        if loop is None or loop.is_closed() or record_id not in self._live:
+            return False
+        loop.call_soon_threadsafe(self._cancel_child, record_id)
+        return True
+
+    def _cancel_child(self, record_id: str) -> None:
+        task = self._live.get(record_id)
+        if task is None or task.done() or record_id in self._cancel_requested:
+            return
+        self._cancel_requested.add(record_id)
+        task.cancel()
+
     def done(self) -> bool:
         return self._task is not None and self._task.done()
 
@@ -187,39 +296,6 @@ class Run:
         if self._task is None:
             raise RuntimeError(f"Run {self.name!r} ({self.id}) was never started.")
         return self._task.__await__()
-
-    # -- reading ------------------------------------------------------------------------
-
-    @property
-    def root(self) -> ExecutionRecord | None:
-        return self.records.get(self.root_id)
-
-    def children_of(self, record_id: str | None) -> list[ExecutionRecord]:
-        """Direct children of ``record_id`` (None: the root), in launch order."""
-        return [self.records[i] for i in self.children.get(record_id, ())]
-
-    def walk(self) -> Iterator[tuple[int, ExecutionRecord]]:
-        """Every record depth-first with its depth, the root at depth 0."""
-        stack: list[tuple[int, str]] = [(0, i) for i in reversed(self.children.get(None, []))]
-        while stack:
-            depth, rid = stack.pop()
-            yield depth, self.records[rid]
-            stack.extend((depth + 1, c) for c in reversed(self.children.get(rid, [])))
-
-    def counts(self) -> dict[Status, int]:
-        """How many executions (root excluded) are in each status."""
-        counter = collections.Counter(r.status for r in self.records.values())
-        root = self.root
-        if root is not None:
-            counter[root.status] -= 1
-        return {s: counter.get(s, 0) for s in Status}
-
-    def on_event(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
-        return self.events.subscribe(subscriber)
-
-    def __repr__(self) -> str:
-        count = len(self.records)
-        return f"<eagernb Run {self.name} {self.id} {self.status.value}, {count} executions>"
 
 
 def _resize_history() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .context import SCOPE
 from .entity import Entity
 from .errors import DefinitionError
 from .records import Kind
+from .resources import normalize
 from .workflow import COMPILING
 
 __all__ = ["Task", "task"]
@@ -30,7 +31,12 @@ class Task(Entity, Generic[P, R]):
     kind = Kind.TASK
 
     def __init__(
-        self, fn: Callable[P, R], *, retries: int = 0, timeout: float | None = None
+        self,
+        fn: Callable[P, R],
+        *,
+        retries: int = 0,
+        timeout: float | None = None,
+        resources: Mapping[str, Any] | None = None,
     ) -> None:
         if not callable(fn):
             raise DefinitionError(f"@task needs a function, got {type(fn).__name__} ({fn!r}).")
@@ -45,6 +51,7 @@ class Task(Entity, Generic[P, R]):
         self.retries = retries
         self.timeout = timeout
         self.is_async = inspect.iscoroutinefunction(fn)
+        self.resources = normalize(resources, f"Task {self.name!r}")
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         compiler = COMPILING.get()
@@ -72,17 +79,27 @@ def task(fn: Callable[P, R], /) -> Task[P, R]: ...
 
 @overload
 def task(
-    *, retries: int = 0, timeout: float | None = None
+    *,
+    retries: int = 0,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
 
 
 def task(
-    fn: Callable[P, R] | None = None, /, *, retries: int = 0, timeout: float | None = None
+    fn: Callable[P, R] | None = None,
+    /,
+    *,
+    retries: int = 0,
+    timeout: float | None = None,
+    resources: Mapping[str, Any] | None = None,
 ) -> Task[P, R] | Callable[[Callable[P, R]], Task[P, R]]:
     """Turn a typed function (sync or ``async def``) into a task.
 
     ``retries``: how many more attempts after a failure. ``timeout``: seconds one attempt
-    may take before it fails with ``TaskTimeoutError``.
+    may take before it fails with ``TaskTimeoutError``. ``resources``: what one attempt needs
+    on a server's workers, e.g. ``{"cpu": 2, "memory": "4GiB", "gpu": 1, "ssd": 1}`` (any key
+    but cpu, memory and gpu is a custom label); not enforced when the task runs locally.
 
     >>> @task
     ... def add_one(x: int) -> int:
@@ -91,5 +108,5 @@ def task(
     2
     """
     if fn is None:
-        return lambda f: Task(f, retries=retries, timeout=timeout)
-    return Task(fn, retries=retries, timeout=timeout)
+        return lambda f: Task(f, retries=retries, timeout=timeout, resources=resources)
+    return Task(fn, retries=retries, timeout=timeout, resources=resources)

@@ -74,8 +74,12 @@ def dump_entity(entity: Entity) -> Payload:
     # Modules of the user's own project (beside the notebook, not installed) are shipped by
     # value too: workers have the installed packages, not the notebook's folder.
     # (A module rebuilt from a payload is not in sys.modules: cloudpickle ships it by value.)
+    # Modules registered already (by the user, or `eagernb run FILE`) stay registered.
+    registered = cloudpickle.list_registry_pickle_by_value()
     local = [
-        m for m in _modules_reached(entity) if _is_local(m) and sys.modules.get(m.__name__) is m
+        m
+        for m in _modules_reached(entity)
+        if _is_local(m) and sys.modules.get(m.__name__) is m and m.__name__ not in registered
     ]
     for module in local:
         cloudpickle.register_pickle_by_value(module)

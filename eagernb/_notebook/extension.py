@@ -8,14 +8,18 @@ nothing; unloading undoes all of it.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
+from .._core import output
 from .._core.events import Event, RunStarted, bus
 from .._core.run import runs
 from . import bridge
+from .links import JUPYTER_BASE_ENV
 from .magics import register_magics, unregister_magics
 from .options import options
+from .reports import LiveReport, report_dir, save_report
 from .widget import RunView
 
 __all__ = ["load", "loaded", "unload"]
@@ -74,6 +78,9 @@ def load(ipython: Any) -> None:
 
     register_magics(ipython)
     bridge.install()
+    # What a child prints goes under its row, not into whichever cell runs; with the
+    # widget off nothing would show it, so it is also written to the cell then.
+    output.capture(echo=lambda: not options.widget)
     if in_kernel:
         ipython.events.register("pre_run_cell", _cells.pre_run_cell)
         ipython.events.register("post_run_cell", _cells.post_run_cell)
@@ -85,17 +92,42 @@ def _show(run_id: str, in_kernel: bool) -> None:
     if run is None:
         return
     # The view stays alive as long as the run: the run's event bus holds it.
+    live = LiveReport(run) if os.environ.get(JUPYTER_BASE_ENV) else None
     try:
         view = RunView(
             run,
             widget=in_kernel and options.widget,
             summary_at_end=not in_kernel and options.widget,
-            on_finish=_cells.view_finished,
+            on_finish=_finished,
+            on_render=_live_report(live),
         )
     except Exception:
         _log.exception("eagernb: could not show the run widget; the run goes on without it.")
         return
     _cells.view_created(view)
+
+
+def _live_report(live: LiveReport | None) -> Callable[[RunView], None] | None:
+    if live is None:
+        return None
+
+    def on_render(view: RunView) -> None:
+        if options.reports:
+            try:
+                live.maybe_write()
+            except Exception:
+                _log.exception("eagernb: could not write the live report; the run goes on.")
+
+    return on_render
+
+
+def _finished(view: RunView) -> None:
+    _cells.view_finished(view)
+    if options.reports and report_dir() is not None:
+        try:
+            save_report(view.run)
+        except Exception:
+            _log.exception("eagernb: could not write the report of run %s.", view.run.id)
 
 
 def unload(ipython: Any) -> None:
@@ -105,6 +137,7 @@ def unload(ipython: Any) -> None:
     _unsubscribe()
     _unsubscribe = None
     bridge.uninstall()
+    output.release()
     for name in ("pre_run_cell", "post_run_cell"):
         callback = getattr(_cells, name)
         if callback in ipython.events.callbacks.get(name, []):

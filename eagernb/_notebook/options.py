@@ -10,11 +10,15 @@ __all__ = ["NotebookOptions", "options"]
 @dataclass
 class NotebookOptions:
     """``widget``: show the live run widget. ``rate``: widget updates per second at most.
-    ``max_rows``: executions listed in the widget (the rest are summarised)."""
+    ``page_size``: rows on one page of the explorer. ``max_rows``: executions listed in
+    the text and HTML summary kept for viewers without widgets (the rest are counted).
+    ``reports``: write an HTML report of each run when it ends (see ``config.reports``)."""
 
     widget: bool = True
     rate: float = 4.0
+    page_size: int = 20
     max_rows: int = 200
+    reports: bool = True
 
     def set(self, name: str, text: str) -> None:
         """Set option ``name`` from its text form, or raise ValueError saying what is allowed."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from .._core.interface import preview
 from .._core.records import ExecutionRecord, Status
-from .._core.run import Run
+from .._core.run import RunTree as Run
 
 __all__ = ["STATUS_STYLE", "html_header", "html_rows", "html_summary", "text_summary"]
 

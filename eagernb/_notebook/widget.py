@@ -1,108 +1,200 @@
-"""The live run widget: a view over one run's events.
+"""The run explorer widget: a live view over one run's events.
 
-Events only mark the view dirty and update counters; a ticker task renders at most
-``rate`` times a second, so thousands of children neither flood the frontend nor slow the
-run. The ticker also wakes the loop regularly, which is what lets a kernel interrupt land
-during ``await`` (see ipykernel's behaviour: an interrupt is seen only when the loop wakes).
+Events only mark the view dirty; a ticker task renders at most ``rate`` times a second,
+and a render touches only what changed, within one page of rows, so thousands of
+children neither flood the frontend nor slow the run. The ticker also wakes the loop
+regularly, which is what lets a kernel interrupt land during ``await`` (ipykernel sees an
+interrupt only when the loop wakes).
+
+Every control is a Button: ipykernel 7.4 stops syncing state-sync controls (checkboxes,
+text fields) changed while an ``await`` cell runs, while button clicks keep working.
+Layout::
+
+    [header: name, status, elapsed, counts, run id]                   [Cancel]
+    [all N] [queued N] [running N] ... [Tree] [Timeline]   [◀] page 1 of 3 [▶]
+    [▸] row 1 (tree columns, or a timeline bar; printed lines under it)
+    [▸] row 2 ...
+    [details of the selected row]             [Cancel execution] [Close]
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from .._core.events import (
-    Event,
-    ExecutionFinished,
-    ExecutionQueued,
-    ExecutionStarted,
-    RunFinished,
-)
-from .._core.records import Status
-from .._core.run import Run
+from .._core.events import Event, ExecutionQueued, RunFinished
+from .._core.records import ExecutionRecord, Status
+from .._core.run import RunTree
+from .._views import html as views
 from . import render
+from .links import extra_for, fetch_values, is_mirrored, page_url, remote_for_link
 from .options import options
 
 __all__ = ["RunView"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_log = logging.getLogger("eagernb")
+_TREE, _TIMELINE = "tree", "timeline"
 
 
 class RunView:
-    """Shows one run in the cell that started it and keeps it current until it ends."""
+    """Shows one run (local, or mirrored from the control plane) and keeps it current."""
 
     def __init__(
         self,
-        run: Run,
+        run: RunTree,
         *,
         widget: bool,
         summary_at_end: bool = False,
         on_finish: Callable[[RunView], None] | None = None,
+        on_render: Callable[[RunView], None] | None = None,
     ) -> None:
         self.run = run
+        self._on_render = on_render
+        self._kept: asyncio.Task[Any] | None = None
         self._summary_at_end = summary_at_end
         self._on_finish = on_finish
-        self.counts: dict[Status, int] = dict.fromkeys(Status, 0)
-        self._dirty = True
         self._finished = False
         self._loop = asyncio.get_running_loop()
         self._box: Any = None
         self._display: Any = None
+        # What the reader chose (changed by buttons, on any thread; read by renders).
+        self.filter: Status | None = None
+        self.mode = _TREE
+        self.page = 0
+        self.selected: str | None = None
+        self._order: list[tuple[int, str]] = []
+        self._order_size = -1
+        self._slot_ids: list[str] = []
+        self._page_size = options.page_size
+        self._shown_details: tuple[Any, ...] | None = None
         if widget:
             self._build_widget()
-        self._unsubscribe = run.events.subscribe(self._on_event)
-        self._ticker = self._loop.create_task(self._tick(), name=f"eagernb view {run.id}")
+        if run.status.is_final and run.ended_at is not None:
+            self._loop.call_soon(self._finish)
+            self._ticker: asyncio.Task[None] | None = None
+            self._unsubscribe: Callable[[], None] = lambda: None
+        else:
+            self._unsubscribe = run.events.subscribe(self._on_event)
+            self._ticker = self._loop.create_task(self._tick(), name=f"eagernb view {run.id}")
 
     # -- events (called on the run's loop; must stay cheap) ------------------------------
 
     def _on_event(self, event: Event) -> None:
-        counts = self.counts
-        if isinstance(event, ExecutionQueued):
-            if event.record.parent_id is not None:
-                counts[Status.QUEUED] += 1
-        elif isinstance(event, ExecutionStarted):
-            if event.attempt == 1 and event.id != self.run.root_id:
-                counts[Status.QUEUED] -= 1
-                counts[Status.RUNNING] += 1
-        elif isinstance(event, ExecutionFinished):
-            if event.id != self.run.root_id:
-                record = self.run.records[event.id]
-                counts[Status.RUNNING if record.attempts else Status.QUEUED] -= 1
-                counts[event.status] += 1
-        elif isinstance(event, RunFinished):
+        if isinstance(event, RunFinished):
             self._loop.call_soon(self._finish)
-        self._dirty = True
+        elif isinstance(event, ExecutionQueued):
+            self._order_size = -1
 
-    # -- rendering ------------------------------------------------------------------------
+    # -- building -------------------------------------------------------------------------
 
     def _build_widget(self) -> None:
-        import ipywidgets
+        import ipywidgets as w
         from IPython.display import display
 
-        self._header = ipywidgets.HTML()
-        self._rows = ipywidgets.HTML()
-        self._cancel = ipywidgets.Button(
-            description="Cancel",
-            icon="stop",
-            button_style="danger",
+        self._w = w
+        self._style = w.HTML(f"<style>{views.STYLESHEET}</style>")
+        self._style.layout.display = "none"
+        self._header = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        self._cancel = self._button(
+            "Cancel", self._on_cancel, icon="stop", button_style="danger",
             tooltip="Cancel this run and all of its children",
-            layout=ipywidgets.Layout(width="auto"),
+        )  # fmt: skip
+        self._cancel.add_class("eagernb-cancel-run")
+        self._filters: dict[Status | None, Any] = {}
+        for status in (None, *Status):
+            button = self._button("", self._on_filter, tooltip="Show only this status")
+            button.eagernb_status = status
+            button.add_class("eagernb-filter")
+            self._filters[status] = button
+        self._filters[None].tooltip = "Show every execution"
+        self._tree_button = self._button("Tree", self._on_mode, tooltip="Rows as a tree")
+        self._timeline_button = self._button(
+            "Timeline", self._on_mode, tooltip="One bar per execution over time"
         )
-        self._cancel.on_click(self._on_cancel)
-        self._box = ipywidgets.VBox(
-            [ipywidgets.HBox([self._header, self._cancel]), self._rows],
+        self._prev = self._button("◀", self._on_page, tooltip="Previous page")
+        self._next = self._button("▶", self._on_page, tooltip="Next page")
+        self._page_label = w.HTML()
+        controls = w.HBox(
+            [
+                *self._filters.values(),
+                w.HTML(layout=w.Layout(flex="1 1 auto", width="auto")),
+                self._tree_button,
+                self._timeline_button,
+                self._prev,
+                self._page_label,
+                self._next,
+            ],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        self._columns = w.HTML(layout=w.Layout(width="auto", margin="0"))
+        self._corner = w.HTML(layout=w.Layout(width="28px", margin="0"))
+        self._slots: list[tuple[Any, Any]] = []
+        # Every row widget is made now, in the cell that starts the run: a widget created
+        # later by a background run would be missing from the notebook's saved state.
+        self._slot(self._page_size - 1)
+        self._grid = w.GridBox(
+            [],
+            layout=w.Layout(
+                grid_template_columns="30px minmax(0, 1fr)", grid_gap="0px 2px", width="100%"
+            ),
+        )
+        self._grid.add_class("eagernb-rows")
+        self._details = w.HTML(layout=w.Layout(width="auto"))
+        self._cancel_one = self._button(
+            "Cancel execution", self._on_cancel_one, icon="stop", button_style="warning",
+            tooltip="Cancel the selected execution and its children; its parent goes on",
+        )  # fmt: skip
+        self._cancel_one.add_class("eagernb-cancel-one")
+        self._close = self._button("Close", self._on_close, tooltip="Hide the details")
+        self._details_box = w.VBox(
+            [self._details, w.HBox([self._cancel_one, self._close])],
+            layout=w.Layout(display="none", width="100%"),
+        )
+        self._box = w.VBox(
+            [
+                self._style,
+                w.HBox([self._header, self._cancel], layout=w.Layout(align_items="center")),
+                controls,
+                self._grid,
+                self._details_box,
+            ],
+            layout=w.Layout(width="100%"),
         )
         self._box.add_class("eagernb-run")
         self._render()
         self._display = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
+    def _button(self, description: str, handler: Callable[[Any], None], **kwargs: Any) -> Any:
+        w = self._w
+        button = w.Button(description=description, layout=w.Layout(width="auto"), **kwargs)
+        button.on_click(lambda b: self._clicked(handler, b))
+        return button
+
+    def _slot(self, index: int) -> tuple[Any, Any]:
+        while len(self._slots) <= index:
+            w = self._w
+            button = w.Button(
+                icon="chevron-right",
+                tooltip="Show this execution's details",
+                layout=w.Layout(width="28px", height="22px", padding="0", margin="1px 0"),
+            )
+            button.eagernb_slot = len(self._slots)
+            button.on_click(lambda b: self._clicked(self._on_select, b))
+            button.add_class("eagernb-select")
+            cell = w.HTML(layout=w.Layout(width="auto", margin="0"))
+            self._slots.append((button, cell))
+        return self._slots[index]
+
     def _bundle(self) -> dict[str, Any]:
         max_rows = options.max_rows
+        counts = self.run.counts()
         bundle: dict[str, Any] = {
-            "text/plain": render.text_summary(self.run, self.counts, max_rows),
-            "text/html": render.html_summary(self.run, self.counts, max_rows),
+            "text/plain": render.text_summary(self.run, counts, max_rows),
+            "text/html": render.html_summary(self.run, counts, max_rows),
         }
         if self._box is not None:
             bundle[WIDGET_MIME] = {
@@ -112,20 +204,165 @@ class RunView:
             }
         return bundle
 
+    # -- clicks (may arrive on another thread: hand them to the loop) ----------------------
+
+    def _clicked(self, handler: Callable[[Any], None], button: Any) -> None:
+        def run() -> None:
+            try:
+                handler(button)
+                if self._box is not None:
+                    self._render()
+            except Exception:
+                _log.exception("eagernb: the explorer could not handle a click.")
+
+        if self._loop.is_closed():
+            return
+        self._loop.call_soon_threadsafe(run)
+
     def _on_cancel(self, _button: Any) -> None:
-        # Clicks may be handled on another thread (comm subshells): Run.cancel is thread-safe.
-        self.run.cancel("from the widget's Cancel button")
+        cancel = getattr(self.run, "cancel", None)
+        if cancel is not None and cancel("from the widget's Cancel button"):
+            return
+        if not self.run.cancel_execution(self.run.root_id):
+            self._cancel_remote(self.run.root_id)
+
+    def _on_cancel_one(self, _button: Any) -> None:
+        rid = self.selected
+        if rid is None:
+            return
+        if not self.run.cancel_execution(rid):
+            self._cancel_remote(rid)
+
+    def _cancel_remote(self, rid: str) -> None:
+        link = self.run.links.get(rid)
+        if link is None:
+            return
+        remote = remote_for_link(link)
+
+        async def cancel() -> None:
+            try:
+                await remote.acancel(link.execution_id)
+            except Exception:
+                _log.exception("eagernb: could not cancel execution %s", link.execution_id)
+
+        self._loop.create_task(cancel())
+
+    def _on_filter(self, button: Any) -> None:
+        status = button.eagernb_status
+        self.filter = None if status == self.filter else status
+        self.page = 0
+
+    def _on_mode(self, button: Any) -> None:
+        self.mode = _TIMELINE if button is self._timeline_button else _TREE
+
+    def _on_page(self, button: Any) -> None:
+        self.page += 1 if button is self._next else -1
+
+    def _on_select(self, button: Any) -> None:
+        index = button.eagernb_slot
+        if index < len(self._slot_ids):
+            rid = self._slot_ids[index]
+            self.selected = None if rid == self.selected else rid
+            record = self.run.records.get(rid)
+            if self.selected is not None and record and is_mirrored(self.run, record):
+                self._loop.create_task(self._fetch(rid), name=f"eagernb fetch {rid}")
+
+    async def _fetch(self, rid: str) -> None:
+        link = self.run.links[rid]
+        try:
+            await fetch_values(link)
+        except Exception:
+            _log.exception("eagernb: could not load execution %s", link.execution_id)
+            return
+        self._shown_details = None
+        if self.selected == rid:
+            self._render_details()
+
+    def _on_close(self, _button: Any) -> None:
+        self.selected = None
+
+    # -- rendering ------------------------------------------------------------------------
+
+    def _entries(self) -> list[tuple[int, str]]:
+        run = self.run
+        if self._order_size != len(run.records):
+            self._order = views.order(run)
+            self._order_size = len(run.records)
+        if self.filter is None:
+            return self._order
+        wanted, records = self.filter, run.records
+        return [(d, rid) for d, rid in self._order if records[rid].status is wanted]
 
     def _render(self) -> None:
-        self._dirty = False
         if self._box is None:
             return
-        header = render.html_header(self.run, self.counts)
-        rows = render.html_rows(self.run, options.max_rows)
-        if header != self._header.value:
-            self._header.value = header
-        if rows != self._rows.value:
-            self._rows.value = rows
+        run = self.run
+        counts = run.counts()
+        _set(self._header, "value", views.header(run, counts, page_url(run)))
+        total = sum(counts.values())
+        for status, button in self._filters.items():
+            if status is None:
+                text = f"all {total}"
+            else:
+                text = f"{views.ICONS[status]} {status.value} {counts[status]}"
+            _set(button, "description", text)
+            _set(button, "button_style", "info" if status == self.filter else "")
+        _set(self._tree_button, "button_style", "info" if self.mode == _TREE else "")
+        _set(self._timeline_button, "button_style", "info" if self.mode == _TIMELINE else "")
+        entries = self._entries()
+        size = self._page_size
+        pages = max(1, -(-len(entries) // size))
+        self.page = min(max(self.page, 0), pages - 1)
+        shown = entries[self.page * size : (self.page + 1) * size]
+        _set(self._page_label, "value", f"&nbsp;page {self.page + 1} of {pages}&nbsp;")
+        _set(self._prev, "disabled", self.page == 0)
+        _set(self._next, "disabled", self.page >= pages - 1)
+        self._render_rows(shown)
+        self._render_details()
+
+    def _render_rows(self, shown: list[tuple[int, str]]) -> None:
+        run, records = self.run, self.run.records
+        timeline = self.mode == _TIMELINE
+        now = views.now_of(run)
+        columns = views.timeline_axis(run, now) if timeline else views.rows_head()
+        _set(self._columns, "value", f'<div class="enb">{columns}</div>')
+        ids = []
+        for index, (depth, rid) in enumerate(shown):
+            button, cell = self._slot(index)
+            record = records[rid]
+            selected = rid == self.selected
+            if timeline:
+                html = views.timeline_row(run, record, depth, selected=selected, now=now)
+            else:
+                html = views.row(run, record, depth, selected=selected, now=now)
+            _set(cell, "value", f'<div class="enb">{html}</div>')
+            _set(button, "button_style", "info" if selected else "")
+            _set(button, "icon", "chevron-down" if selected else "chevron-right")
+            ids.append(rid)
+        self._slot_ids = ids
+        children = [self._corner, self._columns]
+        for index in range(len(shown)):
+            children.extend(self._slots[index])
+        current = self._grid.children
+        if len(children) != len(current) or any(
+            a is not b for a, b in zip(children, current, strict=True)
+        ):
+            self._grid.children = children
+
+    def _render_details(self) -> None:
+        rid = self.selected
+        record: ExecutionRecord | None = None if rid is None else self.run.records.get(rid)
+        if rid is None or record is None:
+            _set(self._details_box.layout, "display", "none")
+            self._shown_details = None
+            return
+        key = (rid, record, len(self.run.outputs.get(rid, ())), _output_size(self.run, rid))
+        if key != self._shown_details:
+            self._shown_details = key
+            extra = extra_for(self.run, record)
+            _set(self._details, "value", views.details(self.run, record.id, extra))
+        _set(self._cancel_one, "disabled", record.status.is_final)
+        _set(self._details_box.layout, "display", "flex")
 
     async def _tick(self) -> None:
         try:
@@ -133,6 +370,8 @@ class RunView:
                 await asyncio.sleep(1.0 / options.rate)
                 if self._box is not None and not self._finished:
                     self._render()
+                    if self._on_render is not None:
+                        self._on_render(self)
         except asyncio.CancelledError:
             pass
 
@@ -141,12 +380,15 @@ class RunView:
             return
         self._finished = True
         self._unsubscribe()
-        self._ticker.cancel()
+        if self._ticker is not None:
+            self._ticker.cancel()
         if self._box is None:
             if self._summary_at_end:
                 from IPython.display import display
 
                 display(self._bundle(), raw=True)  # type: ignore[no-untyped-call]
+            if self._on_finish is not None:
+                self._on_finish(self)
             return
         self._render()
         self._cancel.disabled = True
@@ -157,6 +399,23 @@ class RunView:
         if self._on_finish is not None:
             self._on_finish(self)
 
+    def select(self, record_id: str) -> None:
+        """Show ``record_id``'s details and turn to the page that lists it."""
+        self.selected = record_id
+        self.filter = None
+        ids = [rid for _, rid in self._entries()]
+        if record_id in ids:
+            self.page = ids.index(record_id) // self._page_size
+        self._render()
+
+    def keep(self, task: asyncio.Task[Any]) -> None:
+        """Hold a reference to the task that feeds this view (a remote run being followed)."""
+        self._kept = task
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
     def send_final_state(self) -> None:
         """Send every widget's state and the text/HTML fallback again, from the current cell.
 
@@ -165,9 +424,34 @@ class RunView:
         """
         if self._box is None:
             return
-        for widget in (self._header, self._rows, self._cancel, self._box):
+        for widget in self._widgets():
             with contextlib.suppress(Exception):
                 widget.send_state()
         if self._display is not None:
             with contextlib.suppress(Exception):
                 self._display.update(self._bundle(), raw=True)
+
+    def _widgets(self) -> list[Any]:
+        found: list[Any] = []
+        stack = [self._box, self._details_box]
+        seen: set[int] = set()
+        while stack:
+            widget = stack.pop()
+            if id(widget) in seen:
+                continue
+            seen.add(id(widget))
+            found.append(widget)
+            stack.extend(getattr(widget, "children", ()))
+        found.extend(cell for pair in self._slots for cell in pair if id(cell) not in seen)
+        return found[::-1]
+
+
+def _set(widget: Any, name: str, value: Any) -> None:
+    """Change a trait only when its value differs: every change is a message to the browser."""
+    if getattr(widget, name) != value:
+        setattr(widget, name, value)
+
+
+def _output_size(run: RunTree, rid: str) -> int:
+    pieces = run.outputs.get(rid)
+    return len(pieces[-1][1]) if pieces else 0

@@ -1,10 +1,17 @@
-"""The HTTP API's endpoints (mounted under ``/api/v1`` by ``app.create_app``)."""
+"""The HTTP API's endpoints (mounted under ``/api/v1`` by ``app.create_app``).
+
+With authentication on, every endpoint but ``/health`` and ``/token`` is wrapped by
+``_guarded``, which checks the bearer token; endpoints then ``_allow`` each project they
+read or change (blobs are named by content and shared: any valid token reads them).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import platform
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from time import time
 from typing import Any
@@ -14,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .auth import allow, authenticate, issue_token
 from .blobs import BlobStore
+from .credentials import TOKEN_LIFETIME, Credentials, Grant
 from .dispatch import Dispatcher
 from .engine import WorkerEngine
 from .errors import RequestError
@@ -41,6 +50,8 @@ class Services:
     engine: WorkerEngine
     workers: int
     max_blob_bytes: int
+    credentials: Credentials | None = None  # None: no authentication
+    token_lifetime: float = TOKEN_LIFETIME
 
 
 def _services(request: Request) -> Services:
@@ -48,15 +59,51 @@ def _services(request: Request) -> Services:
     return services
 
 
-def _execution(services: Services, execution_id: str) -> dict[str, Any]:
-    execution = services.store.execution(execution_id)
+def _grant(request: Request) -> Grant | None:
+    grant: Grant | None = getattr(request.state, "grant", None)
+    return grant
+
+
+def _allow(request: Request, project: str) -> None:
+    allow(_grant(request), project)
+
+
+def _visible(request: Request, project: str | None) -> frozenset[str] | None:
+    """The projects a listing may show: ``project`` if given (and allowed), else the token's."""
+    if project is not None:
+        _allow(request, project)
+        return None
+    grant = _grant(request)
+    return None if grant is None else grant.projects
+
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        request.state.grant = authenticate(request, _services(request).credentials)
+        return await endpoint(request)
+
+    return guarded
+
+
+def _execution(request: Request, execution_id: str) -> dict[str, Any]:
+    execution = _services(request).store.execution(execution_id)
     if execution is None:
         raise RequestError(
             404,
             f"No execution has id {execution_id!r} on this server. Check the id; "
             "GET /api/v1/executions lists recent executions.",
         )
+    _allow(request, execution["project"])
     return execution
+
+
+async def token(request: Request) -> Response:
+    services = _services(request)
+    return await issue_token(request, services.credentials, services.token_lifetime)
 
 
 # -- health and blobs --------------------------------------------------------------------------
@@ -136,12 +183,14 @@ async def entities(request: Request) -> Response:
     if request.method == "GET":
         q = request.query_params
         limit = int(query_number(request, "limit", 100, low=1))
+        projects = _visible(request, q.get("project"))
         rows = services.store.entities(
-            limit, project=q.get("project"), domain=q.get("domain"), name=q.get("name")
+            limit, projects, project=q.get("project"), domain=q.get("domain"), name=q.get("name")
         )
         return JSONResponse(rows)
     body = await json_body(request)
     entity = {key: text_field(body, key) for key in ("project", "domain", "name", "version")}
+    _allow(request, entity["project"])
     kind = body.get("kind")
     if kind not in _KINDS:
         raise RequestError(400, f"Field 'kind' must be one of {', '.join(_KINDS)}, not {kind!r}.")
@@ -175,6 +224,7 @@ async def entities(request: Request) -> Response:
 async def entity(request: Request) -> Response:
     services = _services(request)
     p = request.path_params
+    _allow(request, p["project"])
     version = p.get("version")
     found = services.store.entity(p["project"], p["domain"], p["name"], version)
     if found is None:
@@ -207,12 +257,18 @@ async def executions(request: Request) -> Response:
         q = request.query_params
         limit = int(query_number(request, "limit", 100, low=1))
         keys = ("project", "domain", "name", "parent_id", "root_id", "status")
-        return JSONResponse(services.store.executions(limit, **{k: q.get(k) for k in keys}))
+        projects = _visible(request, q.get("project"))
+        rows = services.store.executions(limit, projects, **{k: q.get(k) for k in keys})
+        return JSONResponse(rows)
     body = await json_body(request)
     project, domain, name = (text_field(body, key) for key in ("project", "domain", "name"))
+    _allow(request, project)
     version = text_field(body, "version", required=False)
     inputs_sha = sha_field(body.get("inputs_sha"), "Field 'inputs_sha'")
     parent_id = text_field(body, "parent_id", required=False)
+    parent = None if parent_id is None else services.store.execution(parent_id)
+    if parent is not None:
+        _allow(request, parent["project"])
     retries = int(number(body.get("retries", 0) or 0, "Field 'retries'", low=0, integer=True))
     timeout = body.get("timeout")
     if timeout is not None:
@@ -235,12 +291,12 @@ async def executions(request: Request) -> Response:
 
 
 async def execution(request: Request) -> Response:
-    return JSONResponse(_execution(_services(request), request.path_params["id"]))
+    return JSONResponse(_execution(request, request.path_params["id"]))
 
 
 async def children(request: Request) -> Response:
     services = _services(request)
-    execution_id = _execution(services, request.path_params["id"])["id"]
+    execution_id = _execution(request, request.path_params["id"])["id"]
     return JSONResponse(services.store.children(execution_id))
 
 
@@ -248,22 +304,22 @@ async def wait(request: Request) -> Response:
     services = _services(request)
     execution_id = request.path_params["id"]
     timeout = min(query_number(request, "timeout", 30.0, low=0), _MAX_WAIT)
-    if _execution(services, execution_id)["status"] not in FINAL:
+    if _execution(request, execution_id)["status"] not in FINAL:
         await services.hub.wait_final(execution_id, timeout)
-    return JSONResponse(_execution(services, execution_id))
+    return JSONResponse(_execution(request, execution_id))
 
 
 async def cancel(request: Request) -> Response:
     services = _services(request)
-    execution_id = _execution(services, request.path_params["id"])["id"]
+    execution_id = _execution(request, request.path_params["id"])["id"]
     reason = f"Execution {execution_id} was cancelled by a request to the server."
     await asyncio.shield(services.dispatcher.cancel(execution_id, reason))
-    return JSONResponse(_execution(services, execution_id))
+    return JSONResponse(_execution(request, execution_id))
 
 
 async def events(request: Request) -> Response:
     services = _services(request)
-    execution = _execution(services, request.path_params["id"])
+    execution = _execution(request, request.path_params["id"])
     after = int(query_number(request, "after", 0, low=0))
     return StreamingResponse(
         event_lines(services.store, services.hub, execution, after),
@@ -272,16 +328,20 @@ async def events(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
+    guarded = [
+        ("/blobs/{sha}", blob, ["HEAD", "GET", "PUT"]),
+        ("/entities", entities, ["GET", "POST"]),
+        ("/entities/{project}/{domain}/{name}", entity, ["GET"]),
+        ("/entities/{project}/{domain}/{name}/{version}", entity, ["GET"]),
+        ("/executions", executions, ["GET", "POST"]),
+        ("/executions/{id}", execution, ["GET"]),
+        ("/executions/{id}/children", children, ["GET"]),
+        ("/executions/{id}/wait", wait, ["GET"]),
+        ("/executions/{id}/events", events, ["GET"]),
+        ("/executions/{id}/cancel", cancel, ["POST"]),
+    ]
     return [
         Route("/health", health, methods=["GET"]),
-        Route("/blobs/{sha}", blob, methods=["HEAD", "GET", "PUT"]),
-        Route("/entities", entities, methods=["GET", "POST"]),
-        Route("/entities/{project}/{domain}/{name}", entity, methods=["GET"]),
-        Route("/entities/{project}/{domain}/{name}/{version}", entity, methods=["GET"]),
-        Route("/executions", executions, methods=["GET", "POST"]),
-        Route("/executions/{id}", execution, methods=["GET"]),
-        Route("/executions/{id}/children", children, methods=["GET"]),
-        Route("/executions/{id}/wait", wait, methods=["GET"]),
-        Route("/executions/{id}/events", events, methods=["GET"]),
-        Route("/executions/{id}/cancel", cancel, methods=["POST"]),
+        Route("/token", token, methods=["POST"]),
+        *(Route(path, _guarded(endpoint), methods=methods) for path, endpoint, methods in guarded),
     ]

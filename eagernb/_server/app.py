@@ -22,12 +22,14 @@ from starlette.routing import Mount
 
 from .api import Services, routes
 from .blobs import BlobStore
+from .credentials import TOKEN_LIFETIME, Credentials
 from .dispatch import Dispatcher, Lane
 from .engine import WorkerEngine
 from .errors import RequestError
 from .hub import Hub
 from .pool import WorkerPool
 from .store import Store
+from .ui import ui_routes
 
 __all__ = ["ServerConfig", "create_app"]
 
@@ -46,7 +48,11 @@ class ServerConfig:
     tasks (and tasks running at once). ``workflow_bodies``: how many eager or static
     workflow bodies may run at once, each in a process of its own, started as needed.
     ``server_url``: where workers reach this server, for workflow bodies that launch
-    children. ``max_blob_bytes``: the largest upload accepted.
+    children. ``max_blob_bytes``: the largest upload accepted. ``auth``: require bearer
+    tokens (see ``auth``); ``token_lifetime``: how long a client's token lasts, in seconds.
+    ``engine``: where tasks run, ``"embedded"`` (``workers`` processes) or ``"dask"`` (the
+    cluster whose scheduler is at ``scheduler``; ``workers`` then caps how many task
+    executions are handed to it at once, the rest waiting ``queued`` here).
     """
 
     data_dir: Path
@@ -54,10 +60,14 @@ class ServerConfig:
     workflow_bodies: int = 32
     server_url: str = "http://127.0.0.1:8700"
     max_blob_bytes: int = 256 * 2**20
+    auth: bool = False
+    token_lifetime: float = TOKEN_LIFETIME
+    engine: str = "embedded"
+    scheduler: str | None = None
 
 
 def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Starlette:
-    """The ASGI app; ``engine`` runs tasks (default: ``config.workers`` worker processes).
+    """The ASGI app; ``engine`` runs tasks (default: the one ``config.engine`` names).
 
     Workflow bodies run in an elastic pool of worker processes of their own.
     """
@@ -66,31 +76,34 @@ def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Star
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(config.data_dir / "eagernb.db")
+        credentials = Credentials(config.data_dir / "eagernb.db") if config.auth else None
+        if credentials is not None:
+            credentials.revoke_job_tokens()  # a previous server's; their attempts are over
         blobs = BlobStore(config.data_dir / "blobs")
         hub = Hub()
-        used = engine
-        if used is None:
-            pool = WorkerPool(config.workers)
-            await pool.start()
-            used = pool
+        used = engine if engine is not None else await _task_engine(config)
         bodies = WorkerPool(1, elastic=True)
         await bodies.start()
         dispatcher = Dispatcher(
             store, blobs, hub, Lane(used, config.workers),
             Lane(bodies, config.workflow_bodies), server_url=config.server_url,
+            credentials=credentials,
         )  # fmt: skip
         await dispatcher.start()
         app.state.services = Services(
-            store, blobs, hub, dispatcher, used, config.workers, config.max_blob_bytes
-        )
+            store, blobs, hub, dispatcher, used, config.workers, config.max_blob_bytes,
+            credentials, config.token_lifetime,
+        )  # fmt: skip
         try:
             yield
         finally:
             await dispatcher.aclose()
             store.close()
+            if credentials is not None:
+                credentials.close()
 
     return Starlette(
-        routes=[Mount("/api/v1", routes=routes())],
+        routes=[*ui_routes(), Mount("/api/v1", routes=routes())],
         lifespan=lifespan,
         exception_handlers={
             RequestError: _request_error,
@@ -100,9 +113,25 @@ def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Star
     )
 
 
+async def _task_engine(config: ServerConfig) -> WorkerEngine:
+    if config.engine == "dask":
+        from .dask_engine import DaskEngine
+
+        if not config.scheduler:
+            raise ValueError("The Dask engine needs the scheduler's address (--scheduler).")
+        dask = DaskEngine(config.scheduler)
+        await dask.start()
+        return dask
+    if config.engine != "embedded":
+        raise ValueError(f"Unknown engine {config.engine!r}; use 'embedded' or 'dask'.")
+    pool = WorkerPool(config.workers)
+    await pool.start()
+    return pool
+
+
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ never final while a child of it still runs.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -22,6 +23,7 @@ from time import time
 from typing import Any
 
 from .blobs import BlobStore
+from .credentials import Credentials
 from .engine import Job, JobResult, WorkerEngine
 from .errors import (
     NEVER_STARTED,
@@ -54,7 +56,9 @@ class Dispatcher:
     """Runs queued executions in their lanes; see the module docstring for the rules.
 
     ``tasks`` runs tasks, ``bodies`` eager and static workflow bodies (``tasks`` too when
-    it is None).
+    it is None). With ``credentials`` (a server with ``--auth``), each attempt of a
+    workflow body gets a job token for its project in ``EAGERNB_TOKEN``, deleted when the
+    attempt ends, so the body can launch its children.
     """
 
     def __init__(
@@ -66,8 +70,10 @@ class Dispatcher:
         bodies: Lane | None = None,
         *,
         server_url: str,
+        credentials: Credentials | None = None,
     ) -> None:
         self._store = store
+        self._credentials = credentials
         self._blobs = blobs
         self._hub = hub
         self._tasks = tasks
@@ -234,18 +240,23 @@ class Dispatcher:
             "EAGERNB_PROJECT": execution["project"],
             "EAGERNB_DOMAIN": execution["domain"],
         }
+        if self._credentials is not None:
+            env["EAGERNB_AUTH"] = "1"
+        resources = dict((entity.get("interface") or {}).get("resources") or {})
         attempt = execution["attempts"]
         while True:
             attempt += 1
-            changes: dict[str, Any] = {"status": "running", "attempts": attempt}
-            now = time()
-            if attempt == 1:
-                changes["started_at"] = now
-            self._publish(execution_id, "started", now, **changes)
-            job = Job(
-                execution_id, attempt, payload, inputs, {**env, "EAGERNB_ATTEMPT": str(attempt)}
-            )
-            result = await self._attempt(execution, job)
+            job_env = {**env, "EAGERNB_ATTEMPT": str(attempt)}
+            if self._credentials is not None and execution["kind"] != "task":
+                job_env["EAGERNB_TOKEN"] = self._credentials.issue_job_token(
+                    execution_id, execution["project"]
+                )
+            job = Job(execution_id, attempt, payload, inputs, job_env, resources)
+            try:
+                result = await self._attempt(execution, job)
+            finally:
+                if self._credentials is not None:
+                    self._credentials.revoke_job_tokens(execution_id)
             if result.ok:
                 output_sha = await self._blobs.put_async(result.output or b"")
                 await self._end_descendants(
@@ -265,14 +276,54 @@ class Dispatcher:
             self._publish(execution_id, "retrying", time(), error_json=_dumps(error))
 
     async def _attempt(self, execution: dict[str, Any], job: Job) -> JobResult:
-        timeout = execution["timeout"]
+        """Run one attempt. It is ``started`` when the engine says a worker took it (a job
+        waiting in the engine's own queue stays ``queued``); its timeout counts from there.
+        """
+        timeout: float | None = execution["timeout"]
         engine = self._lane(execution).engine
+        loop = asyncio.get_running_loop()
+        started = expired = False
+        timer: asyncio.TimerHandle | None = None
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            runner.cancel()
+
+        def on_start() -> None:
+            nonlocal started, timer
+            if started or runner.done():
+                return
+            started = True
+            self._started(execution["id"], job.attempt)
+            if timeout is not None:
+                timer = loop.call_later(timeout, expire)
+
+        runner = asyncio.ensure_future(engine.execute(dataclasses.replace(job, started=on_start)))
         try:
-            if timeout is None:
-                return await engine.execute(job)
-            return await asyncio.wait_for(engine.execute(job), timeout)
-        except asyncio.TimeoutError:
+            result = await runner
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            cancelling = getattr(current, "cancelling", lambda: 0)()  # Python 3.11+
+            if not expired or cancelling or timeout is None:
+                raise
             return timed_out(owner(execution), timeout)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not started:  # the engine failed it before a worker took it, or never says
+            self._started(execution["id"], job.attempt)
+        return result
+
+    def _started(self, execution_id: str, attempt: int) -> None:
+        current = self._store.execution(execution_id)
+        if current is None or current["status"] in FINAL:
+            return  # cancelled while its start was on the way
+        now = time()
+        changes: dict[str, Any] = {"status": "running", "attempts": attempt}
+        if attempt == 1:
+            changes["started_at"] = now
+        self._publish(execution_id, "started", now, **changes)
 
     async def _error_of(self, result: JobResult) -> dict[str, Any]:
         error = dict(result.error or {})

@@ -7,6 +7,7 @@ worker shares a filesystem or a process with the server: a job carries bytes, no
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -15,13 +16,23 @@ __all__ = ["Job", "JobResult", "WorkerEngine"]
 
 @dataclass(frozen=True, slots=True)
 class Job:
-    """One attempt at one execution: the code payload, the pickled inputs, the environment."""
+    """One attempt at one execution: the code payload, the pickled inputs, the environment.
+
+    ``env`` may hold a job token (``EAGERNB_TOKEN``), so it stays out of the repr.
+    ``resources``: what the task asked for (see ``eagernb._core.resources``): an engine
+    places the job by it, or fails it with a reason when none of its workers can satisfy it.
+    ``started``: the engine calls it once, when a worker begins the job (not while the job
+    waits for one), so the execution shows ``queued`` until then and its timeout counts
+    from there.
+    """
 
     execution_id: str
     attempt: int
     payload: bytes = field(repr=False)
     inputs: bytes = field(repr=False)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    resources: dict[str, int | float] = field(default_factory=dict)
+    started: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pickle
 import signal
+from collections.abc import Mapping
 from typing import Any
 
 from .._core.errors import TaskTimeoutError
@@ -25,6 +26,7 @@ __all__ = [
     "failure",
     "owner",
     "timed_out",
+    "unsatisfiable",
     "worker_lost",
 ]
 
@@ -43,10 +45,11 @@ _OWNER = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
 class RequestError(Exception):
     """Answered as ``{"error": message}`` with ``status``; the message says what to do."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers
 
 
 def owner(execution: dict[str, Any]) -> str:
@@ -88,3 +91,23 @@ def worker_lost(pid: int, execution_id: str, attempt: int, code: int) -> dict[st
         "out of memory), or give the task retries if the failure was transient."
     )
     return {"type_name": "eagernb.WorkerLostError", "message": message, "traceback": ""}
+
+
+def describe_resources(resources: Mapping[str, float]) -> str:
+    """``cpu=2, memory=4 GiB, gpu=1, ssd=1``: a request or an offer, for messages."""
+    parts = []
+    for key, value in resources.items():
+        if key.lower() == "memory":
+            parts.append(f"{key}={value / 2**30:g} GiB")
+        else:
+            parts.append(f"{key}={value:g}")
+    return ", ".join(parts) or "nothing"
+
+
+def unsatisfiable(execution_id: str, requested: Mapping[str, float], why: str) -> JobResult:
+    """A job no worker can run: fail it now rather than let it wait forever."""
+    message = (
+        f"Execution {execution_id} asks for resources {describe_resources(requested)}, but {why}"
+    )
+    error = {"type_name": "eagernb.ResourcesUnavailableError", "message": message, "traceback": ""}
+    return JobResult(False, error=error)

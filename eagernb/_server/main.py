@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -20,6 +21,7 @@ from typing import IO
 __all__ = ["ServerAlreadyRunning", "serve"]
 
 SERVER_FILE = "server.json"
+DASK_IN_FLIGHT = 1000  # task executions handed to a Dask cluster at once, by default
 
 
 class ServerAlreadyRunning(RuntimeError):
@@ -31,8 +33,16 @@ def serve(
     port: int = 8700,
     data_dir: Path | str = "~/.eagernb/server",
     workers: int | None = None,
+    auth: bool = False,
+    engine: str = "embedded",
+    scheduler: str | None = None,
 ) -> None:
-    """Serve the API on ``host:port`` (0: any free port) with ``workers`` worker processes."""
+    """Serve the API on ``host:port`` (0: any free port) with ``workers`` worker processes.
+
+    ``auth``: require a bearer token on every endpoint but ``/health`` (clients are made
+    with ``eagernb auth create-client``). ``engine="dask"``: tasks run on the Dask cluster
+    whose scheduler is at ``scheduler``, at most ``workers`` (default 1000) at once.
+    """
     import uvicorn
 
     from .. import __version__
@@ -46,15 +56,23 @@ def serve(
         if ":" in reach and not reach.startswith("["):
             reach = f"[{reach}]"
         url = f"http://{reach}:{bound}"
-        config = ServerConfig(data, server_url=url, **({"workers": workers} if workers else {}))
+        if engine == "dask" and not workers:
+            workers = DASK_IN_FLIGHT
+        config = ServerConfig(
+            data, server_url=url, auth=auth, engine=engine, scheduler=scheduler,
+            **({"workers": workers} if workers else {}),
+        )  # fmt: skip
         app = create_app(config)
         info = {"pid": os.getpid(), "url": url, "host": host, "port": bound, "data_dir": str(data)}
         _write_json(data / SERVER_FILE, info)
         print(
             f"eagernb {__version__} control plane listening on {url} "
-            f"(data in {data}, {config.workers} workers)",
+            f"(data in {data}, {_engine_text(config.engine, config.workers, scheduler)}, "
+            f"authentication {'on' if auth else 'off'})",
             flush=True,
         )
+        if auth:
+            _hint_clients(data)
         server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
         )
@@ -72,6 +90,29 @@ def serve(
             with contextlib.suppress(OSError, ValueError):
                 if json.loads((data / SERVER_FILE).read_text()).get("pid") == os.getpid():
                     (data / SERVER_FILE).unlink()
+
+
+def _engine_text(engine: str, workers: int, scheduler: str | None) -> str:
+    if engine == "dask":
+        return f"tasks on the Dask cluster at {scheduler}, up to {workers} at once"
+    return f"{workers} workers"
+
+
+def _hint_clients(data: Path) -> None:
+    from .credentials import Credentials
+
+    credentials = Credentials(data / "eagernb.db")
+    try:
+        count = credentials.active_clients()
+    finally:
+        credentials.close()
+    if count == 0:
+        print(
+            "eagernb: authentication is on but no client exists yet, so no request can get a "
+            f"token. Create one with: eagernb auth create-client --data-dir {data} --project NAME",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 class _Stopped(Exception):

@@ -21,7 +21,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from .engine import Job, JobResult
-from .errors import worker_lost
+from .errors import unsatisfiable, worker_lost
 from .protocol import encode, read_frame
 
 __all__ = ["WorkerPool"]
@@ -77,7 +77,19 @@ class WorkerPool:
     async def execute(self, job: Job) -> JobResult:
         if self._closed:
             raise RuntimeError("This worker pool is closed; start a new one.")
+        # One job per process on the server's own machine: cpu and memory need no placing,
+        # but nothing here can promise a GPU or a custom label.
+        refused = {k: v for k, v in job.resources.items() if k not in ("cpu", "memory")}
+        if refused:
+            return unsatisfiable(
+                job.execution_id,
+                refused,
+                "the server's embedded worker processes offer no GPUs or custom labels. Run the "
+                "server with --engine dask and workers that offer them (dask worker --resources "
+                '"GPU=1"), or drop them from @task(resources=...).',
+            )
         worker = await self._acquire()
+        job.started()
         stdin, stdout = worker.proc.stdin, worker.proc.stdout
         if stdin is None or stdout is None:  # cannot happen: started with pipes
             raise RuntimeError(f"Worker {worker.pid} has no pipes.")

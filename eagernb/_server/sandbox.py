@@ -5,6 +5,11 @@
 ``DATA_DIR/sandbox.json`` with its PID and URL, where clients find it. ``stop`` ends that
 PID and no other; ``status`` says whether it answers. No authentication: the server binds
 127.0.0.1 only.
+
+``start(engine="dask")`` first starts a local Dask cluster, a scheduler and ``workers``
+worker processes (one thread each), all bound to 127.0.0.1 with their output in
+``DATA_DIR/dask.log``, and the server sends its tasks there; their PIDs are kept in
+``sandbox.json`` and ``stop`` ends them too.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class Sandbox:
     pid: int
     url: str
     data_dir: Path
+    scheduler: str | None = None  # the local Dask cluster's, with engine="dask"
 
     @property
     def log(self) -> Path:
@@ -53,25 +59,41 @@ def status(data_dir: Path = DEFAULT_DIR) -> Sandbox | None:
         return None
     if _health_pid(url) != pid:
         return None
-    return Sandbox(pid, url, data)
+    dask = info.get("dask")
+    scheduler = dask.get("address") if isinstance(dask, dict) else None
+    return Sandbox(pid, url, data, scheduler if isinstance(scheduler, str) else None)
 
 
 def start(
-    data_dir: Path = DEFAULT_DIR, port: int = 0, workers: int = 2, timeout: float = 30.0
+    data_dir: Path = DEFAULT_DIR,
+    port: int = 0,
+    workers: int = 2,
+    timeout: float = 30.0,
+    engine: str = "embedded",
 ) -> Sandbox:
-    """Start the sandbox server (or return the one already running) once it answers."""
+    """Start the sandbox server (or return the one already running) once it answers.
+
+    ``engine="dask"``: start a local Dask cluster with ``workers`` workers first.
+    """
     running = status(data_dir)
     if running is not None:
         return running
     data = data_dir.expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
+    _stop_dask(data)  # left over from a sandbox that died
     for name in (SANDBOX_FILE, SERVER_FILE):
         with contextlib.suppress(FileNotFoundError):
             (data / name).unlink()
     command = [
         sys.executable, "-m", "eagernb", "server", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data), "--workers", str(workers),
+        "--data-dir", str(data),
     ]  # fmt: skip
+    dask: dict[str, object] | None = None
+    if engine == "dask":
+        dask = _start_dask(data, workers, timeout)
+        command += ["--engine", "dask", "--scheduler", str(dask["address"])]
+    else:
+        command += ["--workers", str(workers)]
     with open(data / "server.log", "ab") as log:
         proc = subprocess.Popen(
             command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -80,18 +102,23 @@ def start(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
+            _stop_dask(data)
             raise SandboxError(
                 f"The sandbox server exited with code {proc.returncode} while starting. Its "
                 f"output is in {data / 'server.log'}:\n{_tail(data / 'server.log')}"
             )
         url = _read(data / SERVER_FILE).get("url")
         if isinstance(url, str) and _health_pid(url) == proc.pid:
-            sandbox = Sandbox(proc.pid, url, data)
+            address = dask["address"] if dask else None
+            sandbox = Sandbox(proc.pid, url, data, str(address) if address else None)
             info = {"pid": proc.pid, "url": url, "data_dir": str(data), "log": str(sandbox.log)}
+            if dask:
+                info["dask"] = dask
             (data / SANDBOX_FILE).write_text(json.dumps(info, indent=2) + "\n")
             return sandbox
         time.sleep(0.05)
     _end(proc.pid, 5.0)
+    _stop_dask(data)
     raise SandboxError(
         f"The sandbox server did not answer within {timeout:g} s and was stopped. Its output "
         f"is in {data / 'server.log'}:\n{_tail(data / 'server.log')}"
@@ -106,7 +133,81 @@ def stop(data_dir: Path = DEFAULT_DIR, timeout: float = 10.0) -> Sandbox | None:
         (data / SANDBOX_FILE).unlink()
     if sandbox is not None:
         _end(sandbox.pid, timeout)
+    _stop_dask(data)
     return sandbox
+
+
+DASK_FILE = "dask.json"
+
+
+def _start_dask(data: Path, workers: int, timeout: float) -> dict[str, object]:
+    """Start a Dask scheduler and ``workers`` workers on 127.0.0.1; their PIDs and address."""
+    scheduler_file = data / "dask-scheduler.json"
+    with contextlib.suppress(FileNotFoundError):
+        scheduler_file.unlink()
+    python = [sys.executable, "-m"]
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    pids: list[int] = []
+    with open(data / "dask.log", "ab") as log:
+
+        def spawn(command: list[str]) -> subprocess.Popen[bytes]:
+            proc = subprocess.Popen(
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+            pids.append(proc.pid)
+            _write_dask(data, {"pids": pids})  # so stop() finds them whatever happens next
+            return proc
+
+        scheduler = spawn(
+            [*python, "distributed.cli.dask_scheduler", *common, "--port", "0",
+             "--scheduler-file", str(scheduler_file)]
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        address = None
+        while address is None:
+            address = _read(scheduler_file).get("address")
+            if scheduler.poll() is not None or time.monotonic() > deadline:
+                _stop_dask(data)
+                raise SandboxError(
+                    "The sandbox's Dask scheduler did not start. Is distributed installed (pip "
+                    f"install 'eagernb[dask]')? Its output is in {data / 'dask.log'}:\n"
+                    f"{_tail(data / 'dask.log')}"
+                )
+            time.sleep(0.05)
+        for _ in range(workers):
+            spawn(
+                [*python, "distributed.cli.dask_worker", str(address), *common,
+                 "--nthreads", "1", "--nworkers", "1"]
+            )  # fmt: skip
+    info: dict[str, object] = {"address": address, "pids": pids}
+    _write_dask(data, info)
+    return info
+
+
+def _write_dask(data: Path, info: dict[str, object]) -> None:
+    (data / DASK_FILE).write_text(json.dumps(info, indent=2) + "\n")
+
+
+def _stop_dask(data: Path) -> None:
+    """End the Dask processes a sandbox in ``data`` started (workers first), if still there."""
+    pids = _read(data / DASK_FILE).get("pids")
+    if not isinstance(pids, list):
+        return
+    for pid in reversed(pids):
+        if isinstance(pid, int) and _is_dask(pid):
+            _end(pid, 10.0)
+    with contextlib.suppress(FileNotFoundError):
+        (data / DASK_FILE).unlink()
+
+
+def _is_dask(pid: int) -> bool:
+    """Whether ``pid`` is still a Dask process (not a new process that reused the PID)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return b"distributed.cli" in cmdline.read()
+    except OSError:
+        return not _gone(pid)  # no /proc: trust the PID
 
 
 def _end(pid: int, timeout: float) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,10 +98,18 @@ def entity_json(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+def _where(
+    filters: dict[str, Any], projects: Collection[str] | None = None
+) -> tuple[str, list[Any]]:
+    """A WHERE clause for the filters that are not None, and ``project IN projects``."""
     used = {k: v for k, v in filters.items() if v is not None}
-    clause = " AND ".join(f"{k} = ?" for k in used)
-    return (f"WHERE {clause}" if clause else ""), list(used.values())
+    clauses = [f"{k} = ?" for k in used]
+    args = list(used.values())
+    if projects is not None:
+        clauses.append(f"project IN ({', '.join('?' * len(projects))})" if projects else "0")
+        args.extend(sorted(projects))
+    clause = " AND ".join(clauses)
+    return (f"WHERE {clause}" if clause else ""), args
 
 
 class Store:
@@ -142,8 +151,11 @@ class Store:
         ).fetchone()
         return None if row is None else entity_json(row)
 
-    def entities(self, limit: int = 100, **filters: str | None) -> list[dict[str, Any]]:
-        where, args = _where(filters)
+    def entities(
+        self, limit: int = 100, projects: Collection[str] | None = None, **filters: str | None
+    ) -> list[dict[str, Any]]:
+        """The newest entities matching ``filters``, in ``projects`` only unless it is None."""
+        where, args = _where(filters, projects)
         rows = self._db.execute(
             f"SELECT * FROM entities {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
             [*args, limit],
@@ -221,8 +233,11 @@ class Store:
         row = self._db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()
         return None if row is None else execution_json(row)
 
-    def executions(self, limit: int = 100, **filters: str | None) -> list[dict[str, Any]]:
-        where, args = _where(filters)
+    def executions(
+        self, limit: int = 100, projects: Collection[str] | None = None, **filters: str | None
+    ) -> list[dict[str, Any]]:
+        """The newest executions matching ``filters``, in ``projects`` only unless it is None."""
+        where, args = _where(filters, projects)
         rows = self._db.execute(
             f"SELECT * FROM executions {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
             [*args, limit],

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
+from . import explorer_state
 from .kernel_session import SEED_DIR, KernelSession
 
 pytestmark = pytest.mark.kernel
-
-ROW = re.compile(r'data-eagernb-id="([^"]+)" data-status="(\w+)"')
 
 
 @pytest.fixture
@@ -146,32 +145,21 @@ def test_widget_rows_appear_and_update_while_the_cell_runs(kernel: KernelSession
             return total
         """,
     )
-    seen: list[tuple[bool, list[tuple[str, str]]]] = []  # (cell still busy, rows)
+    seen: list[list[tuple[str, str]]] = []  # the rows shown after each widget message
 
     def watch(msg: dict[str, Any]) -> None:
-        state = (
-            msg["content"].get("data", {}).get("state", {})
-            if msg["msg_type"]
-            in (
-                "comm_msg",
-                "comm_open",
-            )
-            else {}
-        )
-        value = state.get("value", "") if isinstance(state, dict) else ""
-        if "data-eagernb-id" in value:
-            seen.append((True, ROW.findall(value)))
+        if msg["msg_type"] in ("comm_msg", "comm_open"):
+            shown = explorer_state.rows(kernel.comms)
+            if shown:
+                seen.append(shown)
 
     cell = run_ok(kernel, "await steps(n=3)", on_message=watch)
     assert cell.result == "30"
     # Rows were sent before the cell ended, and a child was shown running at some point.
-    assert any(("running" in [s for _, s in rows[1:]]) for _, rows in seen)
+    assert any(("running" in [s for _, s in rows[1:]]) for rows in seen)
     # Rows appeared one by one: some update listed fewer than all four executions.
-    assert min(len(rows) for _, rows in seen) < 4
-    rows_models = [
-        s for s in kernel.widgets("HTMLModel").values() if "data-eagernb-id" in s.get("value", "")
-    ]
-    final = ROW.findall(rows_models[-1]["value"])
+    assert min(len(rows) for rows in seen) < 4
+    final = explorer_state.rows(kernel.comms)
     assert [status for _, status in final] == ["succeeded"] * 4
     fallback = [m for m in cell.of_type("display_data")]
     assert "steps succeeded" in fallback[0]["content"]["data"]["text/plain"] or any(
@@ -212,8 +200,9 @@ def test_interrupt_cancels_running_and_queued_children_and_next_cell_works(
     started: set[str] = set()
 
     def interrupt_when_both_started(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "stream":
-            started.update(re.findall(r"started \d+", msg["content"]["text"]))
+        # What the children print shows under their rows in the explorer.
+        if msg["msg_type"] == "comm_msg" and "interrupted" not in started:
+            started.update(re.findall(r"started \d+", explorer_state.row_html(kernel.comms)))
             if started == {"started 0", "started 1"}:
                 started.add("interrupted")
                 kernel.km.interrupt_kernel()
@@ -269,12 +258,12 @@ def test_cancel_button_cancels_the_run_and_its_children(kernel: KernelSession) -
     clicked: list[str] = []
 
     def click_cancel_once_started(msg: dict[str, Any]) -> None:
-        if msg["msg_type"] == "stream" and "started 2" in msg["content"]["text"] and not clicked:
-            buttons = [
-                i
-                for i, s in kernel.widgets("ButtonModel").items()
-                if s.get("description") == "Cancel"
-            ]
+        if (
+            msg["msg_type"] == "comm_msg"
+            and "started 2" in explorer_state.row_html(kernel.comms)
+            and not clicked
+        ):
+            buttons = explorer_state.buttons(kernel.comms, "Cancel")
             clicked.extend(buttons)
             kernel.click(buttons[-1])
 
@@ -363,8 +352,8 @@ def test_interrupting_asyncio_run_in_a_cell_cancels_the_run(kernel: KernelSessio
 
     def interrupt_once_started(msg: dict[str, Any]) -> None:
         if (
-            msg["msg_type"] == "stream"
-            and "started 1" in msg["content"]["text"]
+            msg["msg_type"] == "comm_msg"
+            and "started 1" in explorer_state.row_html(kernel.comms)
             and not interrupted
         ):
             interrupted.append(True)
@@ -403,12 +392,12 @@ def test_thousands_of_children_send_a_bounded_number_of_widget_updates(
     updates = [
         m for m in cell.of_type("comm_msg") if m["content"]["data"].get("method") == "update"
     ]
-    # Two HTML widgets at 4 updates per second at most, plus the final state of each widget.
-    assert len(updates) <= 2 * 4 * (elapsed + 1) + 8, (len(updates), elapsed)
-    headers = [
-        s["value"]
-        for s in kernel.widgets("HTMLModel").values()
-        if "data-eagernb-run" in s.get("value", "")
-    ]
+    # At most `rate` renders a second; a render changes at most one page of rows (20) and
+    # about a dozen controls; at the end every widget's state is sent once more.
+    per_render, final = 20 + 16, 120
+    assert len(updates) <= per_render * 4 * (elapsed + 1) + final, (len(updates), elapsed)
+    assert len(updates) < 3000 // 4, "updates must not grow with the number of children"
+    headers = explorer_state.headers(kernel.comms)
     assert "3000 child executions" in headers[-1]
     assert "3000 succeeded" in headers[-1]
+    assert len(explorer_state.rows(kernel.comms)) == 20, "one page of rows, not 3001"

@@ -142,7 +142,7 @@ def run_views(nb: Any) -> Iterator[tuple[str, dict[str, str], list[dict[str, str
             ]
             headers = [a for _, a in tags if "data-eagernb-run" in a]
             assert len(headers) == 1, f"one header per run view, found {headers} in {c.source!r}"
-            rows = [a for name, a in tags if name == "tr" and "data-eagernb-id" in a]
+            rows = [a for _, a in tags if "data-eagernb-id" in a]
             yield c.source, headers[0], rows
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,12 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.notebook import explorer_state
 from tests.notebook.kernel_session import KernelSession
 from tests.server.conftest import Server
 
 pytestmark = pytest.mark.kernel
-
-ROW = re.compile(r'data-eagernb-id="([^"]+)" data-status="(\w+)"')
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +45,7 @@ def ok(kernel: KernelSession, code: str, **kwargs: Any) -> Any:
 
 
 def final_rows(kernel: KernelSession) -> list[tuple[str, str]]:
-    values = [
-        s["value"]
-        for s in kernel.widgets("HTMLModel").values()
-        if "data-eagernb-id" in s.get("value", "")
-    ]
-    return ROW.findall(values[-1])
+    return explorer_state.rows(kernel.comms)
 
 
 @pytest.mark.parametrize(
@@ -103,9 +96,8 @@ def test_interrupting_a_hybrid_run_cancels_its_children_on_the_server(
     fired: list[bool] = []
 
     def interrupt_when_both_run(msg: dict[str, Any]) -> None:
-        state = msg["content"].get("data", {}).get("state", {})
-        value = state.get("value", "") if isinstance(state, dict) else ""
-        if not fired and value.count('data-status="running"') >= 3:  # root + both naps
+        shown = explorer_state.rows(kernel.comms)
+        if not fired and [s for _, s in shown].count("running") >= 3:  # root + both naps
             fired.append(True)
             kernel.km.interrupt_kernel()
 

@@ -2,6 +2,8 @@
 
 ``server`` is shared by a module's tests; tests that kill or restart a server start their
 own with ``start_server``. Every server is stopped by its PID, even when a test fails.
+``Server(..., auth=True)`` runs with ``--auth``; its ``http`` client then carries a token of
+a client allowed on every project, made with ``eagernb auth create-client`` like any other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import pickle
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +28,58 @@ ROOT = Path(__file__).resolve().parents[2]
 FINAL = {"succeeded", "failed", "cancelled"}
 
 
-class Server:
-    """One ``python -m eagernb server`` process and an httpx client for its API."""
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        **(extra or {}),
+    }
 
-    def __init__(self, data_dir: Path, workers: int = 2) -> None:
+
+def create_client(data_dir: Path, *projects: str, name: str | None = None) -> tuple[str, str]:
+    """``eagernb auth create-client`` in a subprocess; returns (client_id, client_secret)."""
+    command = [
+        sys.executable,
+        "-m",
+        "eagernb",
+        "auth",
+        "create-client",
+        "--data-dir",
+        str(data_dir),
+    ]
+    for project in projects:
+        command += ["--project", project]
+    if name is not None:
+        command += ["--name", name]
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=60)
+    assert done.returncode == 0, done.stderr
+    printed = dict(line.split(":", 1) for line in done.stdout.splitlines() if ":" in line)
+    return printed["client_id"].strip(), printed["client_secret"].strip()
+
+
+class Server:
+    """One ``python -m eagernb server`` process and an httpx client for its API.
+
+    ``auth``: start it with ``--auth``. ``env``: more environment variables for it (and so
+    for its workers). ``args``: more command-line options (``["--engine", "dask", ...]``).
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        workers: int = 2,
+        *,
+        auth: bool = False,
+        env: dict[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.data_dir = data_dir
         self.log = data_dir.parent / f"{data_dir.name}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        }
+        env = _env(env)
         command = [
             sys.executable, "-m", "eagernb", "server", "--port", "0",
             "--data-dir", str(data_dir), "--workers", str(workers),
+            *(["--auth"] if auth else []), *args,
         ]  # fmt: skip
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
@@ -54,6 +95,9 @@ class Server:
         self.http = httpx.Client(base_url=self.url + "/api/v1", timeout=60)
         health = self.http.get("/health")  # waits in the backlog until the app is ready
         assert health.status_code == 200, health.text
+        if auth:
+            token = self.token(*create_client(data_dir, "*", name="tests"))
+            self.http.headers["Authorization"] = f"Bearer {token}"
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -82,6 +126,16 @@ class Server:
     def health(self) -> dict[str, Any]:
         return self.ok(self.http.get("/health"))
 
+    def token(self, client_id: str, client_secret: str) -> str:
+        """A bearer token for these client credentials, from ``POST /token``."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": client_secret,
+        }
+        response = httpx.post(self.url + "/api/v1/token", data=form, timeout=60)
+        return str(self.ok(response)["access_token"])
+
     @staticmethod
     def ok(response: httpx.Response) -> Any:
         assert response.is_success, f"{response.status_code}: {response.text}"
@@ -106,6 +160,7 @@ class Server:
             "interface": {
                 "inputs": {k: describe(v) for k, v in entity.interface.inputs.items()},
                 "output": describe(entity.interface.output),
+                **({"resources": entity.resources} if getattr(entity, "resources", None) else {}),
             },
         }
         response = self.http.post("/entities", json=body)
@@ -172,8 +227,8 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     """Start servers on demand (``start_server(data_dir)``); all are stopped at the end."""
     started: list[Server] = []
 
-    def start(data_dir: Path | None = None, workers: int = 2) -> Server:
-        started.append(Server(data_dir or tmp_path / "data", workers))
+    def start(data_dir: Path | None = None, workers: int = 2, **options: Any) -> Server:
+        started.append(Server(data_dir or tmp_path / "data", workers, **options))
         return started[-1]
 
     try:

@@ -92,3 +92,33 @@ def test_a_worker_exits_as_soon_as_its_server_goes_away(tmp_path: Path) -> None:
             worker.wait()
         if worker.stdout is not None:
             worker.stdout.close()
+
+
+def test_the_embedded_pool_refuses_gpu_and_label_requests() -> None:
+    import asyncio
+
+    from eagernb._server.engine import Job, JobResult
+    from eagernb._server.pool import WorkerPool
+
+    async def main() -> list[JobResult]:
+        pool = WorkerPool(1)  # not started: a refused job never needs a worker
+        return [
+            await pool.execute(Job("e1", 1, b"", b"", resources={"cpu": 2, "gpu": 1})),
+            await pool.execute(Job("e2", 1, b"", b"", resources={"ssd": 1})),
+        ]
+
+    for result in asyncio.run(main()):
+        assert not result.ok
+        assert result.error is not None
+        assert result.error["type_name"] == "eagernb.ResourcesUnavailableError"
+        assert "--engine dask" in result.error["message"]
+
+
+def test_cpu_and_memory_requests_run_on_the_embedded_pool(server: Server) -> None:
+    from eagernb import task
+
+    @task(resources={"cpu": 2, "memory": "1GiB"})
+    def sized(x: int) -> int:
+        return x + 1
+
+    assert server.output(server.run(sized, x=1)) == 2

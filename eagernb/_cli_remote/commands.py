@@ -1,0 +1,197 @@
+"""``eagernb register FILE`` and ``eagernb run FILE NAME --x 10``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._core.config import default_engine
+from .._core.interface import preview
+from .._core.records import ExecutionRecord, Kind, Status
+from .._core.run import Run
+from .connection import command, connect, user_error
+from .inputs import parse_inputs
+from .loader import Loaded, LoadError, load
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from .._core.engine import Engine
+    from .._core.entity import Entity
+
+__all__ = ["register", "run"]
+
+_HELP = ("-h", "--help")
+
+
+def _load(path: str, parser: argparse.ArgumentParser) -> Loaded:
+    file = Path(path)
+    if not file.is_file() or file.suffix not in (".py", ".ipynb"):
+        what = "is not a file" if not file.is_file() else "is neither a .py file nor a notebook"
+        parser.error(f"{file} {what}; give the path of a .py module or an .ipynb notebook.")
+    loaded = load(file)
+    if loaded.skipped:
+        print(f"eagernb: skipped in {file.name}: {'; '.join(loaded.skipped)}", file=sys.stderr)
+    return loaded
+
+
+def _names(loaded: Loaded) -> str:
+    return ", ".join(f"{name} ({e.kind.value})" for name, e in loaded.entities.items()) or "none"
+
+
+@command
+def register(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    loaded = _load(args.file, parser)
+    entities = loaded.unique()
+    if not entities:
+        raise LoadError(
+            f"{args.file} defines no task or workflow at module level; decorate functions with "
+            "@task, @workflow or @eager."
+        )
+    remote = connect(args)
+    width = max(len(e.name) for e in entities)
+    print(
+        f"Registering {len(entities)} entities in {remote.default_project}/{remote.default_domain} "
+        f"on {remote.endpoint}:",
+        file=sys.stderr,
+    )
+    try:
+        for entity in entities:
+            stored = remote.register_entity(entity, version=args.version)
+            state = "new" if stored.get("created") else "unchanged"
+            kind = entity.kind.value
+            print(f"{entity.name:<{width}}  {kind:<8}  {stored['version']}  {state}", flush=True)
+    finally:
+        remote.close()
+    return 0
+
+
+@command
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    loaded = _load(args.file, parser)
+    if args.name is None:
+        if any(arg in _HELP for arg in args.inputs):
+            parser.print_help()
+            print(f"\n{args.file} defines: {_names(loaded)}")
+            return 0
+        parser.error(f"give the NAME of a task or workflow after FILE; {args.file} defines: "
+                     f"{_names(loaded)}.")  # fmt: skip
+    entity = loaded.find(args.name)
+    if entity is None:
+        parser.error(
+            f"{args.file} defines no task or workflow named {args.name!r}; it defines: "
+            f"{_names(loaded)}."
+        )
+    inputs = parse_inputs(entity, args.inputs, prog=f"eagernb run {args.file} {args.name}")
+    engine, where = _engine_for(args, entity)
+    shown = ", ".join(f"{k}={preview(v, 40)}" for k, v in inputs.items())
+    print(f"Running {entity.kind.value} {entity.name}({shown}) {where}", file=sys.stderr)
+    the_run = Run(entity, inputs, engine)
+    the_run.events.subscribe(Progress(the_run, sys.stderr))
+    owned = engine if args.remote or args.hybrid else None
+    try:
+        asyncio.run(_until_done(the_run, owned))
+    except KeyboardInterrupt:
+        return _interrupted(the_run, engine, args)
+    return _report(the_run, engine, args)
+
+
+def _engine_for(args: argparse.Namespace, entity: Entity) -> tuple[Engine, str]:
+    """The engine this run uses, and where that runs it (for the first line)."""
+    if not (args.remote or args.hybrid):
+        own: Engine | None = getattr(entity, "engine", None)
+        return own or default_engine(), "locally"
+    from .._client.engine import RemoteEngine
+
+    remote = connect(args)
+    scope = f"project {remote.default_project}, domain {remote.default_domain}"
+    if args.remote:
+        return RemoteEngine(remote, whole_run=True), f"on {remote.endpoint} ({scope})"
+    return RemoteEngine(remote), f"here, with its tasks on {remote.endpoint} ({scope})"
+
+
+async def _until_done(run: Run, owned: Engine | None) -> None:
+    try:
+        await run.start()
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        cancelling = getattr(task, "cancelling", None)
+        if cancelling is not None and cancelling():
+            raise  # this process is being interrupted (Ctrl-C): cancel the run
+        # Otherwise the run was cancelled elsewhere (on the server); its records say so.
+    except Exception:
+        pass  # its records hold the failure; the report reads them
+    finally:
+        if owned is not None:
+            await owned.aclose()
+
+
+def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int:
+    remote_id = _server_id(engine, run.root_id)
+    names = f"run {run.id}" + (f", execution {remote_id} on the server" if remote_id else "")
+    if run.status is Status.SUCCEEDED:
+        print(repr(run.result()), flush=True)
+        print(names, file=sys.stderr)
+        return 0
+    root = run.root
+    failed = _first_failure(run)
+    if run.status is Status.FAILED and args.remote and remote_id is None:
+        try:
+            run.result()
+        except Exception as exc:  # it was never submitted: no server, refused code...
+            reason = user_error(exc)
+            if reason is not None:
+                print(f"eagernb: {run.name} did not run: {reason}", file=sys.stderr)
+                return 1
+    if run.status is Status.CANCELLED or root is None or root.error is None:
+        message = f"{run.name} was cancelled ({names})."
+    else:
+        message = f"{run.name} failed: {root.error}"
+        if failed is not None:
+            child_id = _server_id(engine, failed.id)
+            message += f" (raised in {failed.kind.value} {failed.name!r}" + (
+                f", execution {child_id})" if child_id else ")"
+            )
+        message += f" [{names}]"
+    sys.stdout.flush()
+    print(f"eagernb: {message}", file=sys.stderr)
+    if args.traceback:
+        origin = failed if failed is not None and failed.error is not None else root
+        if origin is not None and origin.error is not None and origin.error.traceback:
+            print(origin.error.traceback.rstrip(), file=sys.stderr)
+    elif remote_id and root is not None and root.error is not None:
+        print(f"`eagernb executions show {remote_id}` shows the traceback.", file=sys.stderr)
+    return 1
+
+
+def _interrupted(run: Run, engine: Engine, args: argparse.Namespace) -> int:
+    sys.stdout.flush()
+    remote_id = _server_id(engine, run.root_id)
+    names = f"run {run.id}" + (f", execution {remote_id} on the server" if remote_id else "")
+    print(f"\neagernb: interrupted; cancelled {run.name} and its children ({names}).",
+          file=sys.stderr)  # fmt: skip
+    if not (args.remote or args.hybrid) and any(
+        r.kind is Kind.TASK and r.started_at is not None and r.status is Status.CANCELLED
+        for r in run.records.values()
+    ):
+        print(
+            "eagernb: a task body already running on a thread finishes before this process "
+            "exits (Python cannot stop a thread); press Ctrl-C again to quit at once.",
+            file=sys.stderr,
+        )
+    return 130
+
+
+def _first_failure(run: Run) -> ExecutionRecord | None:
+    """The failed child where the failure began: one with no failed child of its own."""
+    failed = [r for _, r in run.walk() if r.status is Status.FAILED and r.id != run.root_id]
+    parents = {r.parent_id for r in failed}
+    return next((r for r in failed if r.id not in parents), None)
+
+
+def _server_id(engine: Any, record_id: str) -> str | None:
+    """The control plane's id of a record (None when it ran in this process)."""
+    ids: dict[str, str] = getattr(engine, "execution_ids", {})
+    return ids.get(record_id)

@@ -1,0 +1,277 @@
+"""The Dask engine: task executions run on a Dask distributed cluster.
+
+``DaskEngine("tcp://scheduler:8786")`` implements the same contract as the embedded worker
+pool (``engine.WorkerEngine``). Each attempt is one Dask task, ``dask_worker.run_job``
+with the job's bytes as arguments (``pure=False``, key ``eagernb-<execution>-<attempt>``,
+Dask ``retries=0``: retries, timeouts and records stay the dispatcher's). Nothing assumes
+a filesystem shared with the workers; they need eagernb installed, and load the code
+payload by value like the embedded workers do.
+
+- **Started**: the Dask task announces itself on topic ``eagernb-started``; until then the
+  execution is ``queued`` (waiting in Dask's queue) and its timeout has not begun.
+- **Cancelled** (or timed out): the Dask future is cancelled, and if the job had begun, the
+  process running it on the worker is killed (``dask_worker.stop_job``), since Dask cannot
+  stop a running thread.
+- **A worker lost** (killed, crashed, removed) while it ran a job: the attempt fails at once
+  with ``worker_lost`` and its future is cancelled, so Dask does not run it again behind
+  the dispatcher's back; the dispatcher retries it (elsewhere) if its retries allow.
+- **Resources**: ``cpu``/``memory``/``gpu`` map to the Dask worker resources ``CPU``,
+  ``MEMORY`` (bytes) and ``GPU``, custom labels keep their names; a request that no current
+  worker offers fails at once instead of waiting forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from .dask_worker import STARTED_TOPIC, run_job, stop_job
+from .engine import Job, JobResult
+from .errors import describe_resources, failure, unsatisfiable, worker_lost
+
+__all__ = ["DaskEngine", "dask_resources"]
+
+_log = logging.getLogger("eagernb.server")
+
+_DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
+_SCATTER_BYTES = 1 << 20  # larger payloads go to the workers directly, not via the scheduler
+_UNSTARTED_KEPT = 10_000
+
+
+def dask_resources(resources: dict[str, int | float]) -> dict[str, float]:
+    """``{"cpu": 2, "gpu": 1, "ssd": 1}`` -> ``{"CPU": 2, "GPU": 1, "ssd": 1}``."""
+    return {_DASK_NAMES.get(k, k): float(v) for k, v in resources.items() if v}
+
+
+@dataclass
+class _Pending:
+    job: Job
+    lost: asyncio.Future[str]
+    worker: str | None = None
+    futures: list[Any] = field(default_factory=list)
+
+
+class DaskEngine:
+    """Runs jobs on the Dask cluster whose scheduler is at ``address``.
+
+    >>> engine = DaskEngine("tcp://127.0.0.1:8786")   # doctest: +SKIP
+    >>> await engine.start()                          # doctest: +SKIP
+    >>> result = await engine.execute(job)            # doctest: +SKIP
+    """
+
+    def __init__(self, address: str, *, connect_timeout: float = 30.0) -> None:
+        self.address = address
+        self._connect_timeout = connect_timeout
+        self._client: Any = None
+        self._pending: dict[str, _Pending] = {}
+        # Jobs cancelled before their start was heard: if a start comes, stop them there.
+        self._cancelled_unstarted: OrderedDict[str, None] = OrderedDict()
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        """Connect to the scheduler and subscribe to job starts and lost workers."""
+        from distributed import Client
+
+        try:
+            self._client = await Client(  # type: ignore[no-untyped-call]
+                self.address,
+                asynchronous=True,
+                timeout=self._connect_timeout,
+                set_as_default=False,
+                name="eagernb-server",
+            )
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise OSError(
+                f"Cannot reach the Dask scheduler at {self.address} ({exc}). Start one (`dask "
+                "scheduler`) or pass the address of a running one to --scheduler."
+            ) from None
+        self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
+        self._client.subscribe_topic("all", self._on_cluster_event)
+
+    async def aclose(self) -> None:
+        """Cancel what still runs and disconnect (the cluster itself keeps running)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            futures = [f for p in self._pending.values() for f in p.futures]
+            if futures:
+                await client.cancel(futures, force=True)
+        await client.close()
+
+    # -- running a job ----------------------------------------------------------------------
+
+    async def execute(self, job: Job) -> JobResult:
+        client = self._client
+        if client is None:
+            raise RuntimeError("This Dask engine is not connected; call start() first.")
+        wanted = dask_resources(job.resources)
+        if wanted:
+            refusal = await self._refusal(job, wanted)
+            if refusal is not None:
+                return refusal
+        key = f"eagernb-{job.execution_id}-{job.attempt}"
+        pending = _Pending(job, asyncio.get_running_loop().create_future())
+        self._pending[key] = pending
+        try:
+            payload: Any = job.payload
+            if len(payload) > _SCATTER_BYTES:
+                payload = await client.scatter(payload, hash=False, direct=False)
+                pending.futures.append(payload)
+            future = client.submit(
+                run_job, key, payload, job.inputs, job.env,
+                key=key, pure=False, retries=0, resources=wanted or None,
+            )  # fmt: skip
+            pending.futures.append(future)
+            outcome = asyncio.ensure_future(_outcome(future))
+            either: list[asyncio.Future[Any]] = [outcome, pending.lost]
+            try:
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                outcome.cancel()
+                await asyncio.shield(self._stop(key, pending))
+                raise
+            if pending.lost.done() and not outcome.done():
+                # Dask may already have started this key again on another worker (it retries
+                # tasks of lost workers): stop it on every worker, so only our retry runs.
+                outcome.cancel()
+                await self._stop(key, pending, everywhere=True)
+                return self._lost(job, pending.lost.result())
+            return self._result(job, pending, *outcome.result())
+        finally:
+            self._pending.pop(key, None)
+
+    async def _stop(self, key: str, pending: _Pending, *, everywhere: bool = False) -> None:
+        """Cancel the job's Dask future and kill its process where it runs (``everywhere``:
+        on every worker, where it also may not start any more); a start heard later for
+        this key is stopped as soon as it arrives.
+        """
+        client = self._client
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            await client.cancel(pending.futures, force=True)
+        self._cancelled_unstarted[key] = None
+        while len(self._cancelled_unstarted) > _UNSTARTED_KEPT:
+            self._cancelled_unstarted.popitem(last=False)
+        if everywhere or pending.worker is not None:
+            await self._stop_on(None if everywhere else pending.worker, key)
+
+    async def _stop_on(self, worker: str | None, key: str) -> None:
+        """Run ``stop_job(key)`` on ``worker`` (None: on every worker)."""
+        client = self._client
+        if client is None:
+            return
+        workers = None if worker is None else [worker]
+        try:
+            stopping = client.run(stop_job, key, workers=workers, on_error="ignore")
+            await asyncio.wait_for(stopping, 30)
+        except Exception as exc:  # the worker is gone, or does not answer
+            _log.warning("eagernb: could not stop Dask job %s on %s: %r", key, worker, exc)
+
+    def _result(self, job: Job, pending: _Pending, kind: str, value: Any) -> JobResult:
+        if kind == "ok":
+            reply, parts = value
+            if reply.get("lost"):  # the eagernb process on the worker died
+                return JobResult(
+                    ok=False,
+                    error=worker_lost(reply["pid"], job.execution_id, job.attempt, reply["code"]),
+                    worker_lost=True,
+                )
+            if reply.get("ok"):
+                return JobResult(ok=True, output=parts[0] if parts else b"")
+            return JobResult(
+                ok=False, error=reply.get("error"), exception=parts[1] if len(parts) > 1 else None
+            )
+        if kind == "killed":
+            return self._lost(job, pending.worker or "(unknown)")
+        if kind == "cancelled":
+            message = (
+                f"The Dask cluster dropped execution {job.execution_id} during attempt "
+                f"{job.attempt} ({value}); the scheduler may have restarted or lost its "
+                "connection to this server. Give the task retries to ride this out."
+            )
+            return JobResult(ok=False, error=failure("eagernb.WorkerLostError", message))
+        message = (
+            f"The Dask worker could not run execution {job.execution_id} (attempt "
+            f"{job.attempt}): {type(value).__name__}: {value}. Dask workers need eagernb "
+            "installed, the same version as the server, with the same Python minor version "
+            "and cloudpickle major version as the clients."
+        )
+        return JobResult(ok=False, error=failure("eagernb.DaskWorkerError", message))
+
+    @staticmethod
+    def _lost(job: Job, worker: str) -> JobResult:
+        message = (
+            f"The Dask worker {worker} running execution {job.execution_id} was lost during "
+            f"attempt {job.attempt} (it died or left the cluster) before it returned a result. "
+            "Look for code that ends the process or exhausts its memory, or give the task "
+            "retries if the failure was transient."
+        )
+        return JobResult(
+            ok=False, error=failure("eagernb.WorkerLostError", message), worker_lost=True
+        )
+
+    async def _refusal(self, job: Job, wanted: dict[str, float]) -> JobResult | None:
+        """A failure if no current worker offers everything ``wanted``, else None."""
+        info = await self._client.scheduler.identity(n_workers=-1)
+        offers = [w.get("resources") or {} for w in (info.get("workers") or {}).values()]
+        if any(all(offer.get(k, 0) >= v for k, v in wanted.items()) for offer in offers):
+            return None
+        kinds = Counter(describe_resources(o) if o else "no resources" for o in offers)
+        seen = [f"{n} offer{'s' if n == 1 else ''} {what}" for what, n in sorted(kinds.items())]
+        flag = ",".join(f"{k}={v:g}" for k, v in wanted.items())
+        return unsatisfiable(
+            job.execution_id,
+            wanted,
+            f"no worker of the Dask cluster at {self.address} offers that much (of its "
+            f"{len(offers)} workers, {'; '.join(seen) or 'none'}). Start workers that offer "
+            f'them (dask worker --resources "{flag}"), or ask for less.',
+        )
+
+    # -- what the cluster tells us ----------------------------------------------------------
+
+    def _on_started(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        key, worker = msg.get("key"), msg.get("worker")
+        if not isinstance(key, str) or not isinstance(worker, str):
+            return
+        if self._cancelled_unstarted.pop(key, 0) is None:  # cancelled while this was on its way
+            task = asyncio.ensure_future(self._stop_on(worker, key))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending.worker = worker
+            pending.job.started()
+
+    def _on_cluster_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        _, msg = event
+        if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
+            return
+        address = msg.get("worker")
+        for pending in list(self._pending.values()):
+            if pending.worker == address and not pending.lost.done():
+                pending.lost.set_result(str(address))
+
+
+async def _outcome(future: Any) -> tuple[str, Any]:
+    """The Dask future's result as (kind, value): ok, killed, cancelled or error."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    try:
+        return "ok", await future
+    except KilledWorker as exc:
+        return "killed", exc
+    except FutureCancelledError as exc:
+        return "cancelled", exc
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return "error", exc

@@ -1,0 +1,119 @@
+"""What the Dask engine runs inside a Dask worker (the workers need eagernb installed).
+
+``run_job`` runs in one of the Dask worker's threads. It announces that the job started
+(an event on topic ``eagernb-started``, so the server shows it ``running`` and counts its
+timeout from now), then hands the job's bytes to an eagernb worker process
+(``python -m eagernb._server.worker``, the same code as the embedded engine) and returns
+its result frame. Those processes are started by the Dask worker as needed, one per thread
+busy with a job, and kept for the next job.
+
+Why a process and not the Dask thread itself: Dask cannot stop a thread that is running,
+so a cancelled or timed-out job would go on; a process can be killed (``stop_job``, which
+the server runs on the worker through ``Client.run``). A job's environment variables and a
+crash (``os._exit``) stay in its process too. A process whose Dask worker dies exits at
+once: its stdin closes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import IO
+
+from .protocol import Frame, encode, read_frame_sync
+
+__all__ = ["STARTED_TOPIC", "run_job", "stop_job"]
+
+STARTED_TOPIC = "eagernb-started"
+_STOPPED_KEPT = 10_000
+
+
+class _Runner:
+    __slots__ = ("proc", "stdin", "stdout")
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "eagernb._server.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            start_new_session=True,  # signals meant for the Dask worker are not the job's
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin: IO[bytes] = self.proc.stdin
+        self.stdout: IO[bytes] = self.proc.stdout
+        try:
+            header, _ = read_frame_sync(self.stdout)
+        except EOFError:
+            code = self.proc.wait()
+            raise RuntimeError(
+                f"An eagernb worker process on this Dask worker exited with code {code} as it "
+                "started; its error output is in the Dask worker's log."
+            ) from None
+        if header.get("type") != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"An eagernb worker process said {header!r} instead of 'ready'.")
+
+    def close(self) -> None:
+        self.stdin.close()  # it exits at end of input
+        self.stdout.close()
+        self.proc.wait()
+
+
+_lock = threading.Lock()
+_idle: list[_Runner] = []
+_running: dict[str, _Runner] = {}
+_stopped: OrderedDict[str, None] = OrderedDict()  # keys stopped before their job began
+
+
+def run_job(key: str, payload: bytes, inputs: bytes, env: Mapping[str, str]) -> Frame:
+    """Run one job in an eagernb worker process; return its result frame.
+
+    A process that dies before it answers gives ``{"ok": False, "lost": True, "pid": ...,
+    "code": ...}``.
+    """
+    from distributed import get_worker
+
+    worker = get_worker()
+    worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address, "pid": os.getpid()})
+    with _lock:
+        runner = _idle.pop() if _idle else None
+    if runner is None:
+        runner = _Runner()
+    with _lock:
+        if key in _stopped:
+            _idle.append(runner)
+            return {"type": "result", "ok": False, "stopped": True}, []
+        _running[key] = runner
+    header = {"type": "job", "execution_id": key, "attempt": 0, "env": dict(env)}
+    try:
+        runner.stdin.write(encode(header, payload, inputs))
+        runner.stdin.flush()
+        reply, parts = read_frame_sync(runner.stdout)
+    except (EOFError, OSError):
+        code = runner.proc.wait()
+        with _lock:
+            _running.pop(key, None)
+        runner.stdout.close()
+        lost = {"type": "result", "ok": False, "lost": True, "pid": runner.proc.pid, "code": code}
+        return lost, []
+    with _lock:
+        _running.pop(key, None)
+        _idle.append(runner)
+    return reply, parts
+
+
+def stop_job(key: str) -> bool:
+    """Kill the process running ``key`` (or make sure it never starts); True if it ran."""
+    with _lock:
+        runner = _running.pop(key, None)
+        if runner is None:
+            _stopped[key] = None
+            while len(_stopped) > _STOPPED_KEPT:
+                _stopped.popitem(last=False)
+            return False
+    runner.proc.kill()
+    return True

@@ -1,0 +1,5 @@
+"""Views over run records shared by the notebook widget, the HTML report and the web page.
+
+Pure functions from a :class:`~eagernb._core.run.RunTree` to HTML (and back from the
+control plane's JSON to events); nothing here touches widgets, files or the network.
+"""
