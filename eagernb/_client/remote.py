@@ -11,6 +11,7 @@ Every method has an ``a``-prefixed async twin (``aexecute``, ``await handle``).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Mapping
@@ -461,9 +462,20 @@ class Remote:
             if execution.done or (deadline is not None and time.monotonic() >= deadline):
                 return execution
 
+    async def _aget(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET with a few retries on a dropped connection (reads are safe to repeat)."""
+        for attempt in range(4):
+            try:
+                return await self._async().get(path, **kwargs)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                if attempt == 3:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)  # back off before asking again
+        raise AssertionError("unreachable")
+
     async def await_final(self, execution_id: str) -> Execution:
         while True:
-            response = await self._async().get(
+            response = await self._aget(
                 f"/executions/{execution_id}/wait", params={"timeout": 25.0}, timeout=35.0
             )
             execution = Execution(self._check(response), self)
@@ -480,7 +492,7 @@ class Remote:
         return response.content
 
     async def _ablob(self, sha: str) -> bytes:
-        response = await self._async().get(f"/blobs/{sha}")
+        response = await self._aget(f"/blobs/{sha}")
         if not response.is_success:
             self._check(response)
         return response.content
