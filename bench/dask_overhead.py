@@ -4,9 +4,11 @@
 
 Starts a Dask scheduler and ``--workers`` one-thread workers on loopback, and an
 ``eagernb server --engine dask`` that uses them; then, in the same run, times N trivial
-children gathered three ways: raw ``client.submit`` + ``client.gather``, and an eager
-workflow in hybrid and in remote mode whose children run on the cluster through the
-control plane. Reports µs per child (medians of the repeats) and the ratio to raw Dask.
+children gathered four ways: raw ``client.submit`` + ``client.gather``; the server's Dask
+engine alone (``DaskEngine.execute`` of N jobs gathered, no HTTP or SQLite: what the engine
+contract adds on top of Dask); and an eager workflow in hybrid and in remote mode whose
+children go through the whole control plane. Reports µs per child (medians of the
+repeats) and the ratio to raw Dask.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from collections.abc import Callable
 
 import eagernb
 from eagernb import Remote, eager, task
+from eagernb._engines.payload import dump_entity, dump_value
+from eagernb._server.dask_engine import DaskEngine
+from eagernb._server.engine import Job
 
 
 @task
@@ -47,6 +52,35 @@ def _spawn(args: list[str], log: int | None = None) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE if log is None else log,
         text=True,
     )
+
+
+def _engine_only(address: str, n: int, repeats: int) -> float:
+    payload = dump_entity(noop).data
+    inputs = [dump_value({"i": i}) for i in range(n)]
+
+    async def main() -> float:
+        engine = DaskEngine(address)
+        await engine.start()
+        rounds = iter(range(repeats + 1))
+
+        async def batch() -> None:
+            r = next(rounds)
+            jobs = [Job(f"bench-{r}-{i}", 1, payload, inputs[i]) for i in range(n)]
+            results = await asyncio.gather(*(engine.execute(job) for job in jobs))
+            assert all(result.ok for result in results), results[0]
+
+        try:
+            await batch()  # warm up: the workers start their job processes
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                await batch()
+                times.append((time.perf_counter() - start) / n)
+            return statistics.median(times) * 1e6
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(main())
 
 
 def _median_per_child(run: Callable[[], object], n: int, repeats: int) -> float:
@@ -102,6 +136,8 @@ def main() -> None:
 
             eagernb.config.remote = Remote(url)
             rows = [("raw Dask: client.submit + gather", _median_per_child(raw, n, args.repeats))]
+            engine_us = _engine_only(address, n, args.repeats)
+            rows.append(("eagernb DaskEngine.execute alone", engine_us))
             for mode in ("hybrid", "remote"):
                 with eagernb.mode(mode):
                     per_child = _median_per_child(
@@ -118,9 +154,9 @@ def main() -> None:
             os.close(log)
     base = rows[0][1]
     print(f"{n} trivial children gathered, {args.workers} one-thread Dask workers on loopback")
-    print(f"{'workload':<40} {'µs/child':>10} {'x raw Dask':>11}")
+    print(f"{'workload':<42} {'µs/child':>10} {'x raw Dask':>11}")
     for name, us in rows:
-        print(f"{name:<40} {us:>10.0f} {us / base:>11.1f}")
+        print(f"{name:<42} {us:>10.0f} {us / base:>11.1f}")
 
 
 if __name__ == "__main__":

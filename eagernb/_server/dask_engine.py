@@ -14,7 +14,9 @@ payload by value like the embedded workers do.
   stop a running thread.
 - **A worker lost** (killed, crashed, removed) while it ran a job: the attempt fails at once
   with ``worker_lost`` and its future is cancelled, so Dask does not run it again behind
-  the dispatcher's back; the dispatcher retries it (elsewhere) if its retries allow.
+  the dispatcher's back; the dispatcher retries it (elsewhere) if its retries allow. (A
+  worker that dies within milliseconds of starting a job, before its start event left
+  it, looks like one that only had the job queued: Dask's own re-run then goes ahead.)
 - **Resources**: ``cpu``/``memory``/``gpu`` map to the Dask worker resources ``CPU``,
   ``MEMORY`` (bytes) and ``GPU``, custom labels keep their names; a request that no current
   worker offers fails at once instead of waiting forever.

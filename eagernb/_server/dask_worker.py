@@ -16,6 +16,7 @@ once: its stdin closes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -57,11 +58,6 @@ class _Runner:
             self.proc.kill()
             raise RuntimeError(f"An eagernb worker process said {header!r} instead of 'ready'.")
 
-    def close(self) -> None:
-        self.stdin.close()  # it exits at end of input
-        self.stdout.close()
-        self.proc.wait()
-
 
 _lock = threading.Lock()
 _idle: list[_Runner] = []
@@ -97,7 +93,9 @@ def run_job(key: str, payload: bytes, inputs: bytes, env: Mapping[str, str]) -> 
         code = runner.proc.wait()
         with _lock:
             _running.pop(key, None)
-        runner.stdout.close()
+        for pipe in (runner.stdin, runner.stdout):
+            with contextlib.suppress(OSError):
+                pipe.close()
         lost = {"type": "result", "ok": False, "lost": True, "pid": runner.proc.pid, "code": code}
         return lost, []
     with _lock:

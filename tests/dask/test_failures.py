@@ -1,0 +1,264 @@
+"""Cancellation, timeouts, retries, lost workers and resources on the Dask engine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import eagernb
+from eagernb import Remote, eager, task
+from tests.server.conftest import Server
+
+from .conftest import Cluster, read_fifo, wait_exit
+
+
+def _report(fifo: str) -> None:
+    """Tell the test this job's process and its Dask worker process, through ``fifo``."""
+    with open(fifo, "w") as pipe:
+        pipe.write(f"{os.getpid()} {os.getppid()} {os.environ.get('EAGERNB_ATTEMPT')}")
+
+
+pytestmark = pytest.mark.dask
+
+
+@task
+def blocker(fifo: str) -> int:
+    _report(fifo)
+    time.sleep(300)  # in C: only killing the process stops it
+    return 0
+
+
+@eager
+async def blocked(fifo: str) -> int:
+    return await blocker(fifo=fifo)
+
+
+def _processing(cluster: Cluster, execution_id: str) -> list[str]:
+    keys = [str(k) for ks in cluster.client.processing().values() for k in ks]
+    return [k for k in keys if execution_id in k]
+
+
+def test_cancelling_a_run_stops_its_dask_job(
+    remote: Remote, server: Server, cluster: Cluster, fifo: Path
+) -> None:
+    async def main() -> tuple[str, int]:
+        with eagernb.mode("hybrid"):
+            handle = blocked.start(fifo=str(fifo))
+        job_pid = int((await asyncio.to_thread(read_fifo, fifo)).split()[0])
+        handle.cancel()
+        with pytest.raises(eagernb.RunCancelledError):
+            await handle
+        return next(iter(handle.records.values())).run_id, job_pid
+
+    _, job_pid = asyncio.run(main())
+    assert wait_exit(job_pid), f"the job's process {job_pid} still runs after the cancel"
+    [execution] = remote.list_executions(name="blocker", limit=1)
+    final = server.wait(execution.id)
+    assert final["status"] == "cancelled"
+    assert _processing(cluster, execution.id) == []
+    with eagernb.mode("hybrid"):  # the worker takes new jobs
+        assert asyncio.run(one_quick(x=1)) == 2
+
+
+@task(timeout=2)
+def sleeper(fifo: str) -> int:
+    _report(fifo)
+    time.sleep(300)
+    return 0
+
+
+@eager
+async def times_out(fifo: str) -> str:
+    try:
+        await sleeper(fifo=fifo)
+    except eagernb.TaskTimeoutError as exc:
+        return type(exc).__name__
+    return "no timeout"
+
+
+def test_a_timeout_fails_the_attempt_and_stops_its_job(remote: Remote, fifo: Path) -> None:
+    async def main() -> tuple[str, int]:
+        with eagernb.mode("hybrid"):
+            handle = times_out.start(fifo=str(fifo))
+        job_pid = int((await asyncio.to_thread(read_fifo, fifo)).split()[0])
+        return await handle, job_pid
+
+    outcome, job_pid = asyncio.run(main())
+    assert "TaskTimeoutError" in outcome
+    assert wait_exit(job_pid)
+
+
+@task
+def hold(fifo: str, release: str) -> int:
+    _report(fifo)
+    with open(release) as pipe:  # blocks until the test opens the fifo for writing
+        return len(pipe.read())
+
+
+@task
+def quick(x: int) -> int:
+    return x + 1
+
+
+@eager
+async def one_quick(x: int) -> int:
+    return await quick(x=x)
+
+
+def test_a_task_waiting_in_the_dask_queue_is_queued_and_its_timeout_not_started(
+    server: Server, cluster: Cluster, tmp_path: Path
+) -> None:
+    cluster.client.wait_for_workers(2, timeout=120)
+    releases, holders = [], []
+    for i in range(2):  # one thread per worker: two holders running take both
+        fifo, release = tmp_path / f"started-{i}.fifo", tmp_path / f"release-{i}.fifo"
+        os.mkfifo(fifo)
+        os.mkfifo(release)
+        releases.append(release)
+        holders.append(server.start(hold, fifo=str(fifo), release=str(release))["id"])
+        read_fifo(fifo)
+    waiting = server.start(quick, timeout=1.0, x=1)["id"]
+    # Longer than its timeout, the quick task waits for a thread, and stays queued.
+    seen = server.ok(server.http.get(f"/executions/{waiting}/wait?timeout=2.5"))
+    assert seen["status"] == "queued"
+    assert seen["attempts"] == 0
+    for release in releases:
+        with open(release, "w") as pipe:
+            pipe.write("go")
+    assert server.output(server.wait(waiting)) == 2
+    for holder in holders:
+        assert server.output(server.wait(holder)) == 2
+
+
+@task
+def flaky(x: int) -> int:
+    if os.environ.get("EAGERNB_ATTEMPT") == "1":
+        raise ConnectionError("the first attempt fails")
+    return x
+
+
+def test_retries_are_the_dispatchers(server: Server) -> None:
+    done = server.run(flaky, retries=1, x=5)
+    assert server.output(done) == 5
+    assert done["attempts"] == 2
+
+
+@task
+def doomed(fifo: str) -> int:
+    if os.environ.get("EAGERNB_ATTEMPT") == "1":
+        # Dask starts the task of a lost worker again elsewhere unless eagernb stops it;
+        # such a second start of attempt 1 would block here, nobody reads the fifo by then.
+        _report(fifo)
+        time.sleep(300)  # the test kills this job's Dask worker now
+    return os.getppid()
+
+
+def _running_jobs(cluster: Cluster) -> list[str]:
+    """The Dask keys eagernb job processes run now, on every worker."""
+    running: dict[str, list[str]] = cluster.client.run(_running_keys)
+    return [key for keys in running.values() for key in keys]
+
+
+def _running_keys() -> list[str]:
+    from eagernb._server import dask_worker
+
+    return list(dask_worker._running)
+
+
+def _wait_started(server: Server, execution_id: str) -> None:
+    with server.http.stream("GET", f"/executions/{execution_id}/events?after=0") as response:
+        for line in response.iter_lines():
+            event = json.loads(line) if line else {}
+            if event.get("type") == "started" and event["execution"]["id"] == execution_id:
+                return
+    raise AssertionError(f"execution {execution_id} ended without starting")
+
+
+def _kill_the_worker_running(
+    server: Server, fifo: Path, retries: int
+) -> tuple[dict[str, Any], int, int]:
+    execution = server.start(doomed, retries=retries, fifo=str(fifo))
+    job_pid, worker_pid, attempt = read_fifo(fifo).split()
+    assert attempt == "1"
+    # Kill once the server has heard the start (a worker killed within milliseconds of a
+    # start, before its worker sent the news, looks like one lost while it queued: Dask
+    # runs the task again elsewhere as the same attempt).
+    _wait_started(server, execution["id"])
+    os.kill(int(worker_pid), signal.SIGKILL)
+    return execution, int(job_pid), int(worker_pid)
+
+
+def test_a_killed_worker_s_task_is_retried_on_another_worker(
+    server: Server, cluster: Cluster, fifo: Path
+) -> None:
+    cluster.client.wait_for_workers(2, timeout=120)
+    execution, job_pid, killed = _kill_the_worker_running(server, fifo, retries=1)
+    done = server.wait(execution["id"])
+    assert done["status"] == "succeeded", done
+    assert done["attempts"] == 2
+    assert server.output(done) != killed
+    assert wait_exit(job_pid)
+    assert not [key for key in _running_jobs(cluster) if execution["id"] in key]
+    retrying = [e for e in server.events(execution["id"]) if e["type"] == "retrying"]
+    assert "was lost" in retrying[0]["execution"]["error"]["message"]
+
+
+def test_a_killed_worker_without_retries_fails_the_task_saying_so(
+    server: Server, cluster: Cluster, fifo: Path
+) -> None:
+    cluster.client.wait_for_workers(2, timeout=120)
+    execution, job_pid, _ = _kill_the_worker_running(server, fifo, retries=0)
+    done = server.wait(execution["id"])
+    assert done["status"] == "failed"
+    assert done["error"]["type_name"] == "eagernb.WorkerLostError"
+    assert "Dask worker" in done["error"]["message"]
+    assert "was lost" in done["error"]["message"]
+    assert wait_exit(job_pid)
+    assert _processing(cluster, execution["id"]) == []
+    assert not [key for key in _running_jobs(cluster) if execution["id"] in key]
+
+
+@task(resources={"gpu": 1})
+def on_gpu() -> int:
+    return os.getppid()
+
+
+@task(resources={"ssd": 1, "cpu": 0})
+def on_ssd() -> int:
+    return os.getppid()
+
+
+@pytest.mark.parametrize("placed", [on_gpu, on_ssd], ids=["gpu", "label"])
+def test_a_request_runs_on_the_worker_that_offers_it(
+    server: Server, cluster: Cluster, placed: Any
+) -> None:
+    gpu_worker = cluster.worker_pids()["w-gpu"]
+    for _ in range(3):
+        assert server.output(server.run(placed)) == gpu_worker
+
+
+@pytest.mark.parametrize(
+    ("resources", "named"),
+    [({"gpu": 2}, "GPU=2"), ({"tpu": 1}, "tpu=1"), ({"memory": "1TiB"}, "MEMORY=1024 GiB")],
+)
+def test_a_request_no_worker_can_satisfy_fails_at_once(
+    server: Server, resources: dict[str, Any], named: str
+) -> None:
+    @task(resources=resources)
+    def greedy() -> int:
+        return 1
+
+    done = server.run(greedy)
+    assert done["status"] == "failed"
+    error = done["error"]
+    assert error["type_name"] == "eagernb.ResourcesUnavailableError"
+    assert named in error["message"]
+    assert "GPU=1" in error["message"]  # what the workers offer
+    assert "--resources" in error["message"]

@@ -1,0 +1,80 @@
+"""``eagernb sandbox start --engine dask`` and ``eagernb server --engine dask``, as users run
+them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import eagernb
+from eagernb import Remote, eager, task
+
+from .conftest import wait_exit
+
+pytestmark = pytest.mark.dask
+
+
+def _eagernb(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "eagernb", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@task
+def square(x: int) -> int:
+    return x * x
+
+
+@eager
+async def squares(n: int) -> int:
+    return sum(await asyncio.gather(*(square(x=i) for i in range(n))))
+
+
+def test_the_sandbox_starts_and_stops_a_local_dask_cluster(tmp_path: Path) -> None:
+    data = tmp_path / "sandbox"
+    try:
+        started = _eagernb("sandbox", "start", "--engine", "dask", "--data-dir", str(data))
+        assert started.returncode == 0, started.stderr
+        info = json.loads((data / "sandbox.json").read_text())
+        scheduler = info["dask"]["address"]
+        assert scheduler.startswith("tcp://127.0.0.1:")
+        assert f"Dask cluster at {scheduler}" in started.stderr
+        status = _eagernb("sandbox", "status", "--data-dir", str(data)).stdout
+        assert f"tasks on Dask at {scheduler}" in status
+        remote = Remote(started.stdout.strip())
+        eagernb.config.remote = remote
+        try:
+            with eagernb.mode("hybrid"):
+                assert asyncio.run(squares(n=4)) == 14
+        finally:
+            eagernb.config.remote = None
+            remote.close()
+    finally:
+        stopped = _eagernb("sandbox", "stop", "--data-dir", str(data))
+    assert stopped.stdout.startswith("stopped (pid ")
+    for pid in [info["pid"], *info["dask"]["pids"]]:
+        assert wait_exit(pid, timeout=30), f"process {pid} is still running"
+    assert not (data / "dask.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--engine", "dask"], "--engine dask needs the scheduler's address"),
+        (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler is for --engine dask"),
+    ],
+)
+def test_server_engine_options_are_checked(args: list[str], says: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "eagernb", "server", "--port", "0"]
+    env = {k: v for k, v in os.environ.items() if k != "DASK_SCHEDULER_ADDRESS"}
+    done = subprocess.run(
+        [*command, "--data-dir", str(tmp_path), *args],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert says in done.stderr
