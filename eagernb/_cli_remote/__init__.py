@@ -67,12 +67,15 @@ def add_commands(commands: Any) -> None:
         parents=[scope],
         help="run a task or workflow from a .py file or notebook, showing its children live",
         usage="eagernb run [-h] [--remote | --hybrid] [--endpoint URL] [--project P] "
-        "[--domain D] [--traceback] FILE NAME [INPUTS ...]",
+        "[--domain D] [--traceback] [--report PATH | --no-report] FILE NAME [INPUTS ...]",
         description="Run NAME from FILE with inputs given as options (`eagernb run FILE NAME "
         "--help` lists them). Progress goes to stderr, one line per child as it is launched "
         "and as it ends; the result's repr goes to stdout. Exit status: 0 when the run "
         "succeeds, 1 when it fails or is cancelled, 130 when interrupted with Ctrl-C (which "
-        f"cancels the run and its children). Options of `run` come before FILE. {files}",
+        "cancels the run and its children). The run's HTML report (the notebook's: tree, "
+        "timeline and every execution's details in one file that needs no network) is "
+        "written to $EAGERNB_REPORTS_DIR/RUN_ID.html (default: ~/.eagernb/reports) and its "
+        f"path printed on stderr. Options of `run` come before FILE. {files}",
     )
     where = run.add_mutually_exclusive_group()
     where.add_argument(
@@ -87,6 +90,12 @@ def add_commands(commands: Any) -> None:
         "--traceback", action="store_true",
         help="on failure, print the failed execution's traceback too",
     )  # fmt: skip
+    saved = run.add_mutually_exclusive_group()
+    saved.add_argument(
+        "--report", metavar="PATH",
+        help="write the run's HTML report to PATH (default: $EAGERNB_REPORTS_DIR/RUN_ID.html)",
+    )  # fmt: skip
+    saved.add_argument("--no-report", action="store_true", help="write no report")
     run.add_argument("file", metavar="FILE", help="a .py module or .ipynb notebook")
     run.add_argument("name", metavar="NAME", nargs="?", help="the task or workflow to run")
     run.add_argument(

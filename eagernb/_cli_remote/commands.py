@@ -1,4 +1,9 @@
-"""``eagernb register FILE`` and ``eagernb run FILE NAME --x 10``."""
+"""``eagernb register FILE`` and ``eagernb run FILE NAME --x 10``.
+
+A run's HTML report is written as the notebook writes it (``_views.report``): to
+``config.reports/RUN_ID.html`` (``EAGERNB_REPORTS_DIR``), or ``--report PATH``; its path
+goes to stderr after the result. ``--no-report`` writes none.
+"""
 
 from __future__ import annotations
 
@@ -94,8 +99,32 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         asyncio.run(_until_done(the_run, owned))
     except KeyboardInterrupt:
-        return _interrupted(the_run, engine, args)
-    return _report(the_run, engine, args)
+        code: int | None = _interrupted(the_run, engine, args)
+    else:
+        code = _report(the_run, engine, args)
+    if code is None:  # it never ran: nothing to report
+        return 1
+    _save_report(the_run, args)
+    return code
+
+
+def _save_report(run: Run, args: argparse.Namespace) -> None:
+    """Write the run's HTML report (unless ``--no-report``) and say where on stderr."""
+    from .._views.report import report_dir, write_report
+
+    if args.no_report or (args.report is None and report_dir() is None):
+        return
+    try:
+        path = write_report(run, args.report)
+    except OSError as exc:
+        where = args.report or report_dir()
+        print(
+            f"eagernb: could not write the run's report to {where} ({exc}); pass "
+            "--report PATH to write it elsewhere, or --no-report.",
+            file=sys.stderr,
+        )
+        return
+    print(f"report: {path}", file=sys.stderr)
 
 
 def _engine_for(args: argparse.Namespace, entity: Entity) -> tuple[Engine, str]:
@@ -128,7 +157,8 @@ async def _until_done(run: Run, owned: Engine | None) -> None:
             await owned.aclose()
 
 
-def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int:
+def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int | None:
+    """Print the result, or why the run failed; the exit status (None: it never ran)."""
     remote_id = _server_id(engine, run.root_id)
     names = f"run {run.id}" + (f", execution {remote_id} on the server" if remote_id else "")
     if run.status is Status.SUCCEEDED:
@@ -144,7 +174,7 @@ def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int:
             reason = user_error(exc)
             if reason is not None:
                 print(f"eagernb: {run.name} did not run: {reason}", file=sys.stderr)
-                return 1
+                return None
     if run.status is Status.CANCELLED or root is None or root.error is None:
         message = f"{run.name} was cancelled ({names})."
     else:

@@ -14,7 +14,7 @@ from typing import Any
 
 from .._core.engine import Call
 from .._core.entity import Entity
-from .._core.events import ExecutionLinked
+from .._core.events import ExecutionLinked, ExecutionOutput
 from .._core.records import Kind
 from .._views.mirror import Mirror
 from .remote import Remote
@@ -39,7 +39,7 @@ class RemoteEngine:
         self.whole_run = whole_run  # the root itself is one remote execution (remote mode)
         self.remote_bodies = remote_bodies  # nested workflow bodies run remotely too (on workers)
         self.parent_id = parent_id  # the server execution these children belong to, if any
-        self._versions: dict[Entity, str] = {}
+        self._versions: dict[Entity, asyncio.Future[str]] = {}
         self.execution_ids: dict[str, str] = {}
         """The server execution id of each local record this engine submitted."""
 
@@ -52,12 +52,20 @@ class RemoteEngine:
             call.started()
             return await entity.run_local(call, self)
         remote = self.remote
-        # Code is fixed for the length of a run: register (pickle and hash) each entity once.
-        version = self._versions.get(entity)
-        if version is None:
-            version = self._versions[entity] = await remote.aregister(entity)
+        # Code is fixed for the length of a run: register (pickle and hash) each entity once,
+        # and children launched together wait for that one registration.
+        registering = self._versions.get(entity)
+        if registering is None:
+            registering = self._versions[entity] = asyncio.ensure_future(remote.aregister(entity))
+        version = await asyncio.shield(registering)
+        run, record_id = call.run, call.record_id
+
+        def printed(chunks: list[list[str]]) -> None:
+            for stream, text in chunks:
+                run.emit(ExecutionOutput(run.id, record_id, stream, text))
+
         execution = await remote.aexecute(
-            entity, call.inputs, version=version, parent_id=self.parent_id
+            entity, call.inputs, version=version, parent_id=self.parent_id, on_output=printed
         )
         self.execution_ids[call.record_id] = execution.id
         call.run.emit(
@@ -88,9 +96,10 @@ class RemoteEngine:
                 event = json.loads(line)
                 data = event["execution"]
                 if data["id"] == execution_id:
-                    continue  # the root's own record is the local launcher's
-                local = mirror.apply(data, event["type"])
-                self.execution_ids[local] = data["id"]
+                    continue  # the root's own record and output come with its submission
+                local = mirror.apply_event(event)
+                if local is not None:
+                    self.execution_ids[local] = data["id"]
 
     async def aclose(self) -> None:
         await self.remote.aclose()

@@ -12,8 +12,10 @@ Every method has an ``a``-prefixed async twin (``aexecute``, ``await handle``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from .._engines.payload import (
 )
 from .auth import BearerAuth
 from .errors import RemoteRequestError, rebuild_exception
+from .link import ChannelLost, Link, OnOutput
 
 __all__ = ["Execution", "Remote"]
 
@@ -38,6 +41,7 @@ DEFAULT_PROJECT = "default"
 DEFAULT_DOMAIN = "development"
 SANDBOX_FILE = Path("~/.eagernb/sandbox/sandbox.json")
 FINAL = frozenset({"succeeded", "failed", "cancelled"})
+_INLINE_INPUTS = 256 * 1024  # larger inputs are uploaded as a blob before the submission
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class Remote:
         self._timeout = timeout
         self._resolve = _resolve
         self._client: httpx.Client | None = None
-        self._aclients: dict[int, httpx.AsyncClient] = {}
+        self._links: dict[int, Link] = {}
         self._registered: dict[tuple[str, str, str], str] = {}  # (project, domain, sha) -> version
         self._compatible = False
 
@@ -177,26 +181,36 @@ class Remote:
     def _sync(self) -> httpx.Client:
         if self._client is None:
             self._client = httpx.Client(
-                base_url=self.endpoint + "/api/v1", auth=self._bearer(), timeout=self._timeout
+                base_url=self.endpoint + "/api/v1",
+                auth=self._bearer(),
+                timeout=self._timeout,
+                verify=_verify(self.endpoint),
             )
         return self._client
 
     def _async(self) -> httpx.AsyncClient:
-        # One async client per event loop: an httpx.AsyncClient is bound to the loop it used.
-        import asyncio
+        return self._link().client
 
+    def _link(self) -> Link:
+        # One link per event loop: an httpx.AsyncClient is bound to the loop it used.
         key = id(asyncio.get_running_loop())
-        client = self._aclients.get(key)
-        if client is None:
-            # Every in-flight child holds a long poll: no cap on connections.
+        link = self._links.get(key)
+        if link is None or link.closed:
+            # Children fall back to one long poll each when the channel breaks: no cap.
             client = httpx.AsyncClient(
                 base_url=self.endpoint + "/api/v1",
                 auth=self._bearer(),
                 timeout=self._timeout,
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=128),
+                verify=_verify(self.endpoint),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             )
-            self._aclients[key] = client
-        return client
+            link = self._links[key] = Link(client, self._check)
+            link.on_close = functools.partial(self._drop_link, key, link)
+        return link
+
+    def _drop_link(self, key: int, link: Link) -> None:
+        if self._links.get(key) is link:
+            del self._links[key]
 
     def close(self) -> None:
         if self._client is not None:
@@ -204,16 +218,17 @@ class Remote:
             self._client = None
 
     async def aclose(self) -> None:
-        for client in self._aclients.values():
-            await client.aclose()
-        self._aclients.clear()
+        """Close this loop's connections (other loops close theirs as their runs end)."""
+        link = self._links.get(id(asyncio.get_running_loop()))
+        if link is not None:
+            await link.aclose()
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped inside code payloads (stored on the server, readable by any client):
         # connections, caches and credentials stay behind. Unpickled, it reads credentials
         # from the environment where it runs.
         state = dict(self.__dict__)
-        state.update(_client=None, _aclients={}, _registered={}, _auth=None)
+        state.update(_client=None, _links={}, _registered={}, _auth=None)
         if self._resolve != "explicit":
             state["_endpoint"] = None  # resolved again where it is used
         return state
@@ -413,7 +428,10 @@ class Remote:
         parent_id: str | None = None,
         retries: int = 0,
         timeout: float | None = None,
+        on_output: OnOutput | None = None,
     ) -> Execution:
+        """Start an execution (see ``execute``); ``on_output`` gets what it prints, as
+        ``[[stream, text], ...]``, while ``await_output`` waits for it."""
         project, domain = project or self.default_project, domain or self.default_domain
         values = dict(inputs or {})
         if isinstance(entity, Entity):
@@ -423,11 +441,16 @@ class Remote:
         else:
             name = entity
         payload = checked_value_payload(repr(name), values)
-        await self._ablob_put(payload)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout
         )
-        return Execution(self._check(await self._async().post("/executions", json=body)), self)
+        inline: bytes | None = payload.data
+        if len(payload.data) > _INLINE_INPUTS:  # big inputs go up once, as a blob
+            await self._ablob_put(payload)
+            inline = None
+        else:
+            del body["inputs_sha"]
+        return Execution(await self._link().submit(body, inline, on_output), self)
 
     def fetch(self, execution_id: str) -> Execution:
         return Execution(self._check(self._sync().get(f"/executions/{execution_id}")), self)
@@ -440,6 +463,14 @@ class Remote:
         params.setdefault("project", self.default_project)
         rows = self._check(self._sync().get("/executions", params=params))
         return [Execution(row, self) for row in rows]
+
+    def outputs_of(self, execution_id: str) -> list[dict[str, Any]]:
+        """What the execution and its descendants printed, in order:
+        ``[{"execution_id", "chunks": [[stream, text], ...], "time"}, ...]``."""
+        found: list[dict[str, Any]] = self._check(
+            self._sync().get(f"/executions/{execution_id}/outputs")
+        )
+        return found
 
     def cancel(self, execution_id: str) -> Execution:
         return Execution(self._check(self._sync().post(f"/executions/{execution_id}/cancel")), self)
@@ -483,6 +514,19 @@ class Remote:
                 return execution
 
     async def await_output(self, execution_id: str) -> Any:
+        """The output of ``execution_id`` once it ends (its exception, rebuilt, if it failed)."""
+        link = self._link()
+        final = link.final(execution_id)
+        if final is not None:
+            try:
+                data, inline = await final
+            except ChannelLost:
+                pass  # ask the server instead
+            except asyncio.CancelledError:
+                link.forget(execution_id)
+                raise
+            else:
+                return await self.aoutput_of(Execution(data, self), inline)
         return await self.aoutput_of(await self.await_final(execution_id))
 
     def _blob(self, sha: str) -> bytes:
@@ -508,10 +552,26 @@ class Remote:
         pickled = self._blob(error["exception_sha"]) if error.get("exception_sha") else None
         raise rebuild_exception(data, pickled)
 
-    async def aoutput_of(self, execution: Execution) -> Any:
+    async def aoutput_of(self, execution: Execution, inline: bytes | None = None) -> Any:
+        """Its output, or its exception raised; ``inline``: those bytes, sent along."""
         data = execution.data
         if data["status"] == "succeeded":
-            return load_value(await self._ablob(data["output_sha"]))
+            return load_value(
+                inline if inline is not None else await self._ablob(data["output_sha"])
+            )
         error = data.get("error") or {}
-        pickled = await self._ablob(error["exception_sha"]) if error.get("exception_sha") else None
+        pickled = inline
+        if pickled is None and error.get("exception_sha"):
+            pickled = await self._ablob(error["exception_sha"])
         raise rebuild_exception(data, pickled)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    return httpx.create_ssl_context()
+
+
+def _verify(endpoint: str) -> ssl.SSLContext | bool:
+    """One TLS context per process (building one reads the CA bundle: tens of ms), and
+    none for plain HTTP, so a connection per event loop costs next to nothing."""
+    return _ssl_context() if endpoint.startswith("https:") else False

@@ -19,6 +19,7 @@ from .widget import RunView
 
 __all__ = ["explore", "find_tree"]
 
+_FINAL = frozenset({"succeeded", "failed", "cancelled"})
 _log = logging.getLogger("eagernb")
 _TREE_LIMIT = 100_000
 _open: list[RunView] = []  # explorers following a run: kept alive until it ends
@@ -84,7 +85,9 @@ def find_tree(target: Any, remote: Any = None) -> tuple[RunTree, str | None, Any
     executions = remote.list_executions(
         project=root["project"], root_id=root["id"], limit=_TREE_LIMIT
     )
-    tree, _ = tree_of(root, [e.data for e in executions], remote.endpoint)
+    # A run still going is followed from its first event, which brings what it printed.
+    outputs = remote.outputs_of(root["id"]) if root["status"] in _FINAL else []
+    tree, _ = tree_of(root, [e.data for e in executions], remote.endpoint, outputs)
     return tree, (None if target == root["id"] else target), remote
 
 
@@ -99,7 +102,7 @@ async def _follow(tree: RunTree, remote: Any) -> None:
             async for line in response.aiter_lines():
                 if line.strip():
                     event = json.loads(line)
-                    mirror.apply(event["execution"], event["type"])
+                    mirror.apply_event(event)
     except Exception:
         _log.exception("eagernb: stopped following remote run %s", tree.root_id)
 

@@ -8,20 +8,28 @@ The code version of a local child is the content hash it would be registered und
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import urllib.parse
-import weakref
 from typing import Any
 
-from .._core.entity import Entity
 from .._core.events import ExecutionLinked
 from .._core.records import ExecutionRecord
 from .._core.run import RunTree
+from .._views import report
 from .._views.html import Extra
+from .._views.report import is_mirrored, version_of, web_url
 
-__all__ = ["explorer_url", "extra_for", "page_url", "remote_for_link", "web_url"]
+__all__ = [
+    "explorer_url",
+    "extra_for",
+    "is_mirrored",
+    "page_url",
+    "remote_for_link",
+    "version_of",
+    "web_url",
+]
 
-_versions: weakref.WeakKeyDictionary[Entity, str] = weakref.WeakKeyDictionary()
 _fetched: dict[tuple[str, str], tuple[dict[str, Any] | None, Any, bool]] = {}
 
 JUPYTER_BASE_ENV = "EAGERNB_JUPYTER_BASE_URL"
@@ -35,11 +43,6 @@ def explorer_url(run_id: str) -> str | None:
     return f"{base.rstrip('/')}/eagernb/runs/{urllib.parse.quote(run_id)}"
 
 
-def web_url(link: ExecutionLinked) -> str:
-    """The control plane's web page of a remote execution."""
-    return f"{link.endpoint.rstrip('/')}/ui/executions/{urllib.parse.quote(link.execution_id)}"
-
-
 def page_url(tree: RunTree) -> str | None:
     """Where the whole run can be seen in a browser: the control plane's page of a run whose
     root ran there, else the Jupyter server's explorer page (if this kernel knows it)."""
@@ -49,49 +52,28 @@ def page_url(tree: RunTree) -> str | None:
     return explorer_url(tree.id)
 
 
-def version_of(entity: Entity) -> str:
-    """The content hash ``entity`` would be registered under (as remote runs record it)."""
-    found = _versions.get(entity)
-    if found is None:
-        from .._engines.payload import dump_entity
-
-        try:
-            found = dump_entity(entity).sha256[:16] + " (content hash, not registered)"
-        except Exception as exc:
-            found = f"unknown: the code cannot be pickled ({type(exc).__name__})"
-        _versions[entity] = found
-    return found
-
-
-def is_mirrored(tree: RunTree, record: ExecutionRecord) -> bool:
-    """Whether ``record`` mirrors a remote execution whose values stay on the server."""
-    link = tree.links.get(record.id)
-    return link is not None and (record.id == link.execution_id or ".x" in record.id)
-
-
 def extra_for(tree: RunTree, record: ExecutionRecord) -> Extra:
+    """The report's extras (``_views.report.extra_for``), with the values of a remote
+    child loaded here and the Jupyter server's explorer page of a local run."""
+    extra = report.extra_for(tree, record)
     link = tree.links.get(record.id)
     if link is not None:
         inputs, output, has_output = _fetched.get((link.endpoint, link.execution_id), (None,) * 3)
-        mirrored = is_mirrored(tree, record)
-        note = "Kept on the control plane (select the row again to load)." if mirrored else None
-        return Extra(
-            version=link.version or None,
-            link=web_url(link),
-            link_text=f"execution {link.execution_id} on {link.endpoint}",
+        note = (
+            "Kept on the control plane (select the row again to load)."
+            if is_mirrored(tree, record)
+            else None
+        )
+        return dataclasses.replace(
+            extra,
             inputs_note=note,
             output_note=note,
             inputs=inputs,
             output=output,
             has_output=bool(has_output),
         )
-    entities: dict[str, Entity] = getattr(tree, "entities", {})
-    entity = entities.get(record.name)
-    url = explorer_url(tree.id)
-    return Extra(
-        version=version_of(entity) if entity is not None else None,
-        link=url,
-        link_text="open this run in the explorer page",
+    return dataclasses.replace(
+        extra, link=explorer_url(tree.id), link_text="open this run in the explorer page"
     )
 
 

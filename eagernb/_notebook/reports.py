@@ -1,22 +1,20 @@
 """Each run's HTML report, written to ``config.reports`` when the run ends.
 
-One self-contained file per run (``RUN_ID.html``, no network needed to view it) with
-the tree, the timeline and every execution's details, and a small ``RUN_ID.json`` that
-lists it. While a run goes on under a Jupyter server with eagernb's extension, the file
-is also rewritten now and then, so the explorer page there follows the run.
+The file itself (``RUN_ID.html`` and ``RUN_ID.json``, see ``_views.report``) is what
+``eagernb run`` writes too; here its details get the notebook's extras (values loaded from
+the control plane, the Jupyter server's explorer page). While a run goes on under a
+Jupyter server with eagernb's extension, the file is also rewritten now and then, so the
+explorer page there follows the run.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
-from .._core.config import config
 from .._core.run import RunTree
-from .._views import page
+from .._views.report import report_dir, write_report
 from .links import extra_for
 
 __all__ = ["LiveReport", "report_dir", "save_report"]
@@ -24,45 +22,10 @@ __all__ = ["LiveReport", "report_dir", "save_report"]
 _REFRESH_MS = 2000
 
 
-def report_dir() -> Path | None:
-    """Where reports go, or None when they are switched off."""
-    folder = config.reports
-    if not folder:
-        return None
-    return Path(os.path.expanduser(folder))
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written beside and renamed: a reader never sees half a file.
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def save_report(tree: RunTree, path: str | os.PathLike[str] | None = None) -> Path:
     """Write ``tree``'s report to ``path`` (default: ``config.reports/RUN_ID.html``)."""
     live = None if tree.status.is_final else {"refresh": _REFRESH_MS}
-    text = page.document(tree, lambda r: extra_for(tree, r), live=live)
-    if path is None:
-        folder = report_dir()
-        if folder is None:
-            raise ValueError(
-                "Reports are switched off (eagernb.config.reports is empty): pass a path, or "
-                "set eagernb.config.reports to a folder."
-            )
-        target = folder / f"{tree.id}.html"
-        _write(target, text)
-        _write(folder / f"{tree.id}.json", json.dumps(page.summary(tree)))
-        return target
-    target = Path(path)
-    _write(target, text)
-    return target
+    return write_report(tree, path, lambda r: extra_for(tree, r), live=live)
 
 
 class LiveReport:

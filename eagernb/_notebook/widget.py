@@ -11,10 +11,13 @@ text fields) changed while an ``await`` cell runs, while button clicks keep work
 Layout::
 
     [header: name, status, elapsed, counts, run id]                   [Cancel]
-    [all N] [queued N] [running N] ... [Tree] [Timeline]   [◀] page 1 of 3 [▶]
-    [▸] row 1 (tree columns, or a timeline bar; printed lines under it)
-    [▸] row 2 ...
+    [all N] [queued N] ... [Collapse all] [Expand all] [Tree] [Timeline] [◀] page 1 of 3 [▶]
+    [▾] [>] row 1 (tree columns, or a timeline bar; printed lines under it)
+        [>] row 2 ...
     [details of the selected row]             [Cancel execution] [Close]
+
+The first column folds and unfolds a parent row's subtree (hidden for rows without
+children); paging counts only the rows left visible (see ``_views.outline``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .._core.events import Event, ExecutionQueued, RunFinished
 from .._core.records import ExecutionRecord, Status
 from .._core.run import RunTree
 from .._views import html as views
+from .._views.outline import Folds, Line, visible
 from . import render
 from .links import extra_for, fetch_values, is_mirrored, page_url, remote_for_link
 from .options import options
@@ -68,7 +72,10 @@ class RunView:
         self.selected: str | None = None
         self._order: list[tuple[int, str]] = []
         self._order_size = -1
-        self._slot_ids: list[str] = []
+        self.folds = Folds()
+        self._lines: list[Line] = []
+        self._lines_key: tuple[int, int] | None = None
+        self._slot_lines: list[Line] = []
         self._page_size = options.page_size
         self._shown_details: tuple[Any, ...] | None = None
         if widget:
@@ -115,6 +122,13 @@ class RunView:
         self._timeline_button = self._button(
             "Timeline", self._on_mode, tooltip="One bar per execution over time"
         )
+        self._collapse_all = self._button(
+            "Collapse all", self._on_fold_all, icon="compress",
+            tooltip="Fold every subtree below the top level",
+        )  # fmt: skip
+        self._expand_all = self._button(
+            "Expand all", self._on_fold_all, icon="expand", tooltip="Unfold every subtree"
+        )
         self._prev = self._button("◀", self._on_page, tooltip="Previous page")
         self._next = self._button("▶", self._on_page, tooltip="Next page")
         self._page_label = w.HTML()
@@ -122,6 +136,8 @@ class RunView:
             [
                 *self._filters.values(),
                 w.HTML(layout=w.Layout(flex="1 1 auto", width="auto")),
+                self._collapse_all,
+                self._expand_all,
                 self._tree_button,
                 self._timeline_button,
                 self._prev,
@@ -131,15 +147,18 @@ class RunView:
             layout=w.Layout(flex_flow="row wrap", align_items="center"),
         )
         self._columns = w.HTML(layout=w.Layout(width="auto", margin="0"))
+        self._corner_fold = w.HTML(layout=w.Layout(width="22px", margin="0"))
         self._corner = w.HTML(layout=w.Layout(width="28px", margin="0"))
-        self._slots: list[tuple[Any, Any]] = []
+        self._slots: list[tuple[Any, Any, Any]] = []
         # Every row widget is made now, in the cell that starts the run: a widget created
         # later by a background run would be missing from the notebook's saved state.
         self._slot(self._page_size - 1)
         self._grid = w.GridBox(
             [],
             layout=w.Layout(
-                grid_template_columns="30px minmax(0, 1fr)", grid_gap="0px 2px", width="100%"
+                grid_template_columns="22px 30px minmax(0, 1fr)",
+                grid_gap="0px 2px",
+                width="100%",
             ),
         )
         self._grid.add_class("eagernb-rows")
@@ -174,9 +193,19 @@ class RunView:
         button.on_click(lambda b: self._clicked(handler, b))
         return button
 
-    def _slot(self, index: int) -> tuple[Any, Any]:
+    def _slot(self, index: int) -> tuple[Any, Any, Any]:
         while len(self._slots) <= index:
             w = self._w
+            fold = w.Button(
+                icon="caret-down",
+                tooltip="Collapse this subtree",
+                layout=w.Layout(
+                    width="22px", height="22px", padding="0", margin="1px 0", visibility="hidden"
+                ),
+            )
+            fold.eagernb_slot = len(self._slots)
+            fold.on_click(lambda b: self._clicked(self._on_fold, b))
+            fold.add_class("eagernb-fold")
             button = w.Button(
                 icon="chevron-right",
                 tooltip="Show this execution's details",
@@ -186,7 +215,7 @@ class RunView:
             button.on_click(lambda b: self._clicked(self._on_select, b))
             button.add_class("eagernb-select")
             cell = w.HTML(layout=w.Layout(width="auto", margin="0"))
-            self._slots.append((button, cell))
+            self._slots.append((fold, button, cell))
         return self._slots[index]
 
     def _bundle(self) -> dict[str, Any]:
@@ -258,10 +287,22 @@ class RunView:
     def _on_page(self, button: Any) -> None:
         self.page += 1 if button is self._next else -1
 
+    def _on_fold(self, button: Any) -> None:
+        index = button.eagernb_slot
+        if index < len(self._slot_lines) and self._slot_lines[index].parent:
+            self.folds.toggle(self._slot_lines[index].id)
+
+    def _on_fold_all(self, button: Any) -> None:
+        if button is self._collapse_all:
+            self.folds.collapse_all()
+        else:
+            self.folds.expand_all()
+        self.page = 0
+
     def _on_select(self, button: Any) -> None:
         index = button.eagernb_slot
-        if index < len(self._slot_ids):
-            rid = self._slot_ids[index]
+        if index < len(self._slot_lines):
+            rid = self._slot_lines[index].id
             self.selected = None if rid == self.selected else rid
             record = self.run.records.get(rid)
             if self.selected is not None and record and is_mirrored(self.run, record):
@@ -283,15 +324,19 @@ class RunView:
 
     # -- rendering ------------------------------------------------------------------------
 
-    def _entries(self) -> list[tuple[int, str]]:
+    def _entries(self) -> list[Line]:
+        """The rows left visible by the folds and the filter (see ``_views.outline``)."""
         run = self.run
         if self._order_size != len(run.records):
             self._order = views.order(run)
             self._order_size = len(run.records)
-        if self.filter is None:
-            return self._order
-        wanted, records = self.filter, run.records
-        return [(d, rid) for d, rid in self._order if records[rid].status is wanted]
+        if self.filter is not None:  # statuses change between renders: no cache
+            return visible(self._order, run.records, run.children, self.folds, (self.filter,))
+        key = (self._order_size, self.folds.version)
+        if key != self._lines_key:
+            self._lines = visible(self._order, run.records, run.children, self.folds)
+            self._lines_key = key
+        return self._lines
 
     def _render(self) -> None:
         if self._box is None:
@@ -320,27 +365,35 @@ class RunView:
         self._render_rows(shown)
         self._render_details()
 
-    def _render_rows(self, shown: list[tuple[int, str]]) -> None:
+    def _render_rows(self, shown: list[Line]) -> None:
         run, records = self.run, self.run.records
         timeline = self.mode == _TIMELINE
         now = views.now_of(run)
         columns = views.timeline_axis(run, now) if timeline else views.rows_head()
         _set(self._columns, "value", f'<div class="enb">{columns}</div>')
-        ids = []
-        for index, (depth, rid) in enumerate(shown):
-            button, cell = self._slot(index)
-            record = records[rid]
-            selected = rid == self.selected
+        for index, line in enumerate(shown):
+            fold, button, cell = self._slot(index)
+            record = records[line.id]
+            selected = line.id == self.selected
+            kwargs: dict[str, Any] = {"selected": selected, "now": now, "line": line}
             if timeline:
-                html = views.timeline_row(run, record, depth, selected=selected, now=now)
+                html = views.timeline_row(run, record, line.depth, toggle=False, **kwargs)
             else:
-                html = views.row(run, record, depth, selected=selected, now=now)
+                html = views.row(run, record, line.depth, toggle=False, **kwargs)
             _set(cell, "value", f'<div class="enb">{html}</div>')
             _set(button, "button_style", "info" if selected else "")
             _set(button, "icon", "chevron-down" if selected else "chevron-right")
-            ids.append(rid)
-        self._slot_ids = ids
-        children = [self._corner, self._columns]
+            _set(fold.layout, "visibility", "visible" if line.parent else "hidden")
+            if line.parent:
+                _set(fold, "icon", "caret-down" if line.open else "caret-right")
+                tip = (
+                    "Collapse this subtree"
+                    if line.open
+                    else f"Expand this subtree ({line.hidden} inside)"
+                )
+                _set(fold, "tooltip", tip)
+        self._slot_lines = list(shown)
+        children = [self._corner_fold, self._corner, self._columns]
         for index in range(len(shown)):
             children.extend(self._slots[index])
         current = self._grid.children
@@ -403,7 +456,8 @@ class RunView:
         """Show ``record_id``'s details and turn to the page that lists it."""
         self.selected = record_id
         self.filter = None
-        ids = [rid for _, rid in self._entries()]
+        self.folds.reveal(record_id, self.run.records)
+        ids = [line.id for line in self._entries()]
         if record_id in ids:
             self.page = ids.index(record_id) // self._page_size
         self._render()
@@ -442,7 +496,7 @@ class RunView:
             seen.add(id(widget))
             found.append(widget)
             stack.extend(getattr(widget, "children", ()))
-        found.extend(cell for pair in self._slots for cell in pair if id(cell) not in seen)
+        found.extend(part for slot in self._slots for part in slot if id(part) not in seen)
         return found[::-1]
 
 

@@ -11,7 +11,8 @@ import asyncio
 import functools
 import os
 import platform
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from time import time
 from typing import Any
@@ -21,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from .._engines.frames import decode
 from .auth import allow, authenticate, issue_token
 from .blobs import BlobStore
 from .credentials import TOKEN_LIFETIME, Credentials, Grant
@@ -37,6 +39,7 @@ __all__ = ["Services", "routes"]
 _KINDS = ("task", "workflow", "eager")
 _MAX_WAIT = 300.0
 _INLINE = 1 << 20  # larger blobs are streamed from their file
+_CHANNEL = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 @dataclass
@@ -261,10 +264,16 @@ async def executions(request: Request) -> Response:
         rows = services.store.executions(limit, projects, **{k: q.get(k) for k in keys})
         return JSONResponse(rows)
     body = await json_body(request)
+    return JSONResponse(_submit(request, services, body, None), status_code=201)
+
+
+def _submit(
+    request: Request, services: Services, body: dict[str, Any], inputs: bytes | None
+) -> dict[str, Any]:
+    """Start the execution ``body`` describes; ``inputs``: its inputs' bytes, sent along."""
     project, domain, name = (text_field(body, key) for key in ("project", "domain", "name"))
     _allow(request, project)
     version = text_field(body, "version", required=False)
-    inputs_sha = sha_field(body.get("inputs_sha"), "Field 'inputs_sha'")
     parent_id = text_field(body, "parent_id", required=False)
     parent = None if parent_id is None else services.store.execution(parent_id)
     if parent is not None:
@@ -275,19 +284,76 @@ async def executions(request: Request) -> Response:
         timeout = float(number(timeout, "Field 'timeout'", low=0))
         if timeout <= 0:
             raise RequestError(400, "Field 'timeout' must be a positive number of seconds or null.")
+    notify = body.get("notify")
+    if notify is not None and not (isinstance(notify, str) and _CHANNEL.match(notify)):
+        raise RequestError(
+            400, f"Field 'notify' must name a channel (16 to 64 hex digits), not {notify!r}."
+        )
     found = services.store.entity(project, domain, name, version)
     if found is None:
         raise RequestError(404, _no_entity(services, project, domain, name, version))
-    if not services.blobs.has(inputs_sha):
+    if inputs is not None:
+        if len(inputs) > services.max_blob_bytes:
+            raise RequestError(413, _too_big(len(inputs), services.max_blob_bytes))
+        inputs_sha = services.blobs.put(inputs)
+    else:
+        inputs_sha = sha_field(body.get("inputs_sha"), "Field 'inputs_sha'")
+        if not services.blobs.has(inputs_sha):
+            raise RequestError(
+                400,
+                f"The inputs {inputs_sha} have not been uploaded. PUT them to "
+                f"/api/v1/blobs/{inputs_sha} first, then start the execution.",
+            )
+    return services.dispatcher.submit(
+        found, inputs_sha=inputs_sha, parent_id=parent_id, retries=retries, timeout=timeout,
+        inputs=inputs, notify=notify,
+    )  # fmt: skip
+
+
+async def submit_batch(request: Request) -> Response:
+    """Start many executions in one request: a frame whose header lists them
+    (``{"executions": [{...as for POST /executions..., "inputs": i}]}``) and whose parts are
+    their pickled inputs (item ``i``; or ``inputs_sha`` of an uploaded blob).
+
+    Each item succeeds or fails on its own: ``{"results": [{"execution": {...}} or
+    {"status": 4xx, "error": "..."}]}``, in the order sent.
+    """
+    services = _services(request)
+    declared = request.headers.get("content-length")
+    limit = services.max_blob_bytes + (1 << 20)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, _too_big(int(declared), limit))
+    data = await request.body()
+    try:
+        (header, parts), *rest = decode(data)
+        items = header["executions"]
+        if rest or not isinstance(items, list):
+            raise ValueError("expected one frame listing the executions")
+    except (ValueError, KeyError, TypeError) as exc:
         raise RequestError(
             400,
-            f"The inputs {inputs_sha} have not been uploaded. PUT them to "
-            f"/api/v1/blobs/{inputs_sha} first, then start the execution.",
-        )
-    execution = services.dispatcher.submit(
-        found, inputs_sha=inputs_sha, parent_id=parent_id, retries=retries, timeout=timeout
-    )
-    return JSONResponse(execution, status_code=201)
+            f"The body is not a batch of executions ({exc}): send one frame whose header is "
+            '{"executions": [...]} and whose parts are the inputs.',
+        ) from None
+    results: list[dict[str, Any]] = []
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise RequestError(400, f"Each execution must be a JSON object, not {item!r}.")
+            index = item.get("inputs")
+            inputs = None
+            if index is not None:
+                if (
+                    not isinstance(index, int)
+                    or not 0 <= index < len(parts)
+                    or parts[index] is None
+                ):
+                    raise RequestError(400, f"Field 'inputs' must index a part, not {index!r}.")
+                inputs = parts[index]
+            results.append({"execution": _submit(request, services, item, inputs)})
+        except RequestError as exc:
+            results.append({"status": exc.status, "error": exc.message})
+    return JSONResponse({"results": results}, status_code=200)
 
 
 async def execution(request: Request) -> Response:
@@ -317,6 +383,37 @@ async def cancel(request: Request) -> Response:
     return JSONResponse(_execution(request, execution_id))
 
 
+async def outputs(request: Request) -> Response:
+    """What the execution and its descendants printed, in order."""
+    services = _services(request)
+    execution = _execution(request, request.path_params["id"])
+    found = services.store.outputs(execution["root_id"])
+    if execution["id"] != execution["root_id"]:
+        members = services.store.subtree(execution["id"])
+        found = [item for item in found if item["execution_id"] in members]
+    return JSONResponse(found)
+
+
+async def channel(request: Request) -> Response:
+    """The notification channel named in the URL, as a stream of frames (see ``channels``)."""
+    services = _services(request)
+    channel_id = request.path_params["id"]
+    if not _CHANNEL.match(channel_id):
+        raise RequestError(400, f"A channel is named by 16 to 64 hex digits, not {channel_id!r}.")
+    try:
+        frames = services.dispatcher.channels.stream(channel_id)
+        first = await anext(frames)
+    except ValueError as exc:
+        raise RequestError(409, f"{exc} Open each channel once.") from None
+
+    async def body() -> AsyncIterator[bytes]:
+        yield first
+        async for frame in frames:
+            yield frame
+
+    return StreamingResponse(body(), media_type="application/octet-stream")
+
+
 async def events(request: Request) -> Response:
     services = _services(request)
     execution = _execution(request, request.path_params["id"])
@@ -334,6 +431,9 @@ def routes() -> list[Route]:
         ("/entities/{project}/{domain}/{name}", entity, ["GET"]),
         ("/entities/{project}/{domain}/{name}/{version}", entity, ["GET"]),
         ("/executions", executions, ["GET", "POST"]),
+        ("/submit", submit_batch, ["POST"]),
+        ("/channels/{id}", channel, ["GET"]),
+        ("/executions/{id}/outputs", outputs, ["GET"]),
         ("/executions/{id}", execution, ["GET"]),
         ("/executions/{id}/children", children, ["GET"]),
         ("/executions/{id}/wait", wait, ["GET"]),

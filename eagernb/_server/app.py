@@ -79,7 +79,7 @@ def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Star
         credentials = Credentials(config.data_dir / "eagernb.db") if config.auth else None
         if credentials is not None:
             credentials.revoke_job_tokens()  # a previous server's; their attempts are over
-        blobs = BlobStore(config.data_dir / "blobs")
+        blobs = BlobStore(config.data_dir / "blobs", store)
         hub = Hub()
         used = engine if engine is not None else await _task_engine(config)
         bodies = WorkerPool(1, elastic=True)

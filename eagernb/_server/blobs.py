@@ -2,7 +2,9 @@
 
 Writes go to a temporary file that is renamed into place, so a reader never sees half a
 blob and two writers of the same bytes both succeed. Blobs are immutable, so small ones
-are cached in memory.
+are cached in memory. The small values the server stores itself (inputs sent with a
+submission, outputs, exceptions) go into the database instead (``SmallBlobs``), where one
+is a row rather than a file.
 """
 
 from __future__ import annotations
@@ -15,19 +17,30 @@ import re
 import tempfile
 from collections import OrderedDict
 from pathlib import Path
+from typing import Protocol
 
-__all__ = ["SHA256", "BlobStore", "BlobWriter"]
+__all__ = ["SHA256", "BlobStore", "BlobWriter", "SmallBlobs"]
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SMALL = 1 << 20  # read and write blobs up to this size on the event loop, larger in a thread
 _CACHE_BYTES = 64 << 20
+_IN_DATABASE = 64 << 10  # values the server stores up to this size go into ``small``
+
+
+class SmallBlobs(Protocol):
+    """Where small blobs are kept as rows (the store's database)."""
+
+    def small_blob(self, sha: str) -> bytes | None: ...
+
+    def put_small_blob(self, sha: str, data: bytes) -> None: ...
 
 
 class BlobStore:
-    """Blobs in ``root``, each stored once under its sha256."""
+    """Blobs in ``root``, each stored once under its sha256 (small ones in ``small``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, small: SmallBlobs | None = None) -> None:
         self.root = root
+        self._small = small
         self._tmp = root / "tmp"
         self._tmp.mkdir(parents=True, exist_ok=True)
         self._cache: OrderedDict[str, bytes] = OrderedDict()
@@ -37,11 +50,17 @@ class BlobStore:
         return self.root / sha[:2] / sha[2:]
 
     def has(self, sha: str) -> bool:
-        return sha in self._cache or self.path(sha).is_file()
+        return sha in self._cache or self._row(sha) is not None or self.path(sha).is_file()
+
+    def _row(self, sha: str) -> bytes | None:
+        return None if self._small is None else self._small.small_blob(sha)
 
     def size(self, sha: str) -> int:
         """The blob's size in bytes; raises ``FileNotFoundError`` if it is not stored."""
-        return self.path(sha).stat().st_size
+        data = self._cache.get(sha)
+        if data is None:
+            data = self._row(sha)
+        return len(data) if data is not None else self.path(sha).stat().st_size
 
     def read(self, sha: str) -> bytes:
         """The blob's bytes; raises ``FileNotFoundError`` if it is not stored."""
@@ -49,19 +68,26 @@ class BlobStore:
         if data is not None:
             self._cache.move_to_end(sha)
             return data
-        data = self.path(sha).read_bytes()
+        data = self._row(sha)
+        if data is None:
+            data = self.path(sha).read_bytes()
         self._remember(sha, data)
         return data
 
     async def read_async(self, sha: str) -> bytes:
-        if sha in self._cache or self.size(sha) <= _SMALL:
+        """``read`` that reads a large file in a thread (the database stays on this one)."""
+        if sha in self._cache or self._row(sha) is not None or self.size(sha) <= _SMALL:
             return self.read(sha)
-        return await asyncio.to_thread(self.read, sha)
+        return await asyncio.to_thread(self.path(sha).read_bytes)
 
     def put(self, data: bytes) -> str:
         """Store ``data`` (if it is not there yet) and return its sha256."""
         sha = hashlib.sha256(data).hexdigest()
-        if not self.has(sha):
+        if self._small is not None and len(data) <= _IN_DATABASE:
+            if sha not in self._cache:
+                self._small.put_small_blob(sha, data)
+                self._remember(sha, data)
+        elif not self.path(sha).is_file():  # (may run in a thread: no database here)
             writer = self.writer()
             writer.write(data)
             writer.commit(sha)

@@ -178,6 +178,8 @@ class DaskEngine:
     def _result(self, job: Job, pending: _Pending, kind: str, value: Any) -> JobResult:
         if kind == "ok":
             reply, parts = value
+            if reply.get("output"):  # what it printed, sent along with the result
+                job.output(reply["output"])
             if reply.get("lost"):  # the eagernb process on the worker died
                 return JobResult(
                     ok=False,

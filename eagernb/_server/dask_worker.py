@@ -5,7 +5,8 @@
 timeout from now), then hands the job's bytes to an eagernb worker process
 (``python -m eagernb._server.worker``, the same code as the embedded engine) and returns
 its result frame. Those processes are started by the Dask worker as needed, one per thread
-busy with a job, and kept for the next job.
+busy with a job, and kept for the next job. What the job prints comes back with its result
+(on this engine a child's output shows when it ends, not live).
 
 Why a process and not the Dask thread itself: Dask cannot stop a thread that is running,
 so a cancelled or timed-out job would go on; a process can be killed (``stop_job``, which
@@ -25,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import IO
 
-from .protocol import Frame, encode, read_frame_sync
+from .._engines.frames import Frame, encode, read_frame_sync
 
 __all__ = ["STARTED_TOPIC", "run_job", "stop_job"]
 
@@ -88,7 +89,14 @@ def run_job(key: str, payload: bytes, inputs: bytes, env: Mapping[str, str]) -> 
     try:
         runner.stdin.write(encode(header, payload, inputs))
         runner.stdin.flush()
-        reply, parts = read_frame_sync(runner.stdout)
+        printed: list[list[str]] = []
+        while True:
+            reply, parts = read_frame_sync(runner.stdout)
+            if reply.get("type") != "output":
+                break
+            if reply.get("job") == [key, 0]:  # else: printed by an earlier job's thread
+                printed.extend(reply.get("chunks") or [])
+        reply["output"] = printed
     except (EOFError, OSError):
         code = runner.proc.wait()
         with _lock:

@@ -23,6 +23,7 @@ from time import time
 from typing import Any
 
 from .blobs import BlobStore
+from .channels import Channels
 from .credentials import Credentials
 from .engine import Job, JobResult, WorkerEngine
 from .errors import (
@@ -41,6 +42,7 @@ from .store import FINAL, Store
 __all__ = ["Dispatcher", "Lane"]
 
 _log = logging.getLogger("eagernb.server")
+_INLINE = 1 << 20  # outputs and exceptions up to this size travel with the final record
 
 
 @dataclass
@@ -71,8 +73,10 @@ class Dispatcher:
         *,
         server_url: str,
         credentials: Credentials | None = None,
+        channels: Channels | None = None,
     ) -> None:
         self._store = store
+        self.channels = channels or Channels()
         self._credentials = credentials
         self._blobs = blobs
         self._hub = hub
@@ -82,6 +86,8 @@ class Dispatcher:
         self._server_url = server_url
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancel_reasons: dict[str, str] = {}
+        self._inputs: dict[str, bytes] = {}  # inputs that came with the submission, until used
+        self._notify: dict[str, str] = {}  # the channel told when the execution ends
         self._consumers: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -126,8 +132,14 @@ class Dispatcher:
         parent_id: str | None,
         retries: int,
         timeout: float | None,
+        inputs: bytes | None = None,
+        notify: str | None = None,
     ) -> dict[str, Any]:
-        """Queue a new execution of ``entity`` and return it."""
+        """Queue a new execution of ``entity`` and return it.
+
+        ``inputs``: the bytes of blob ``inputs_sha``, when the caller has them at hand.
+        ``notify``: a channel (see ``channels``) told when the execution prints or ends.
+        """
         execution_id = secrets.token_hex(10)
         root_id = execution_id
         if parent_id is not None:
@@ -152,6 +164,11 @@ class Dispatcher:
             "retries": retries, "timeout": timeout, "inputs_sha": inputs_sha,
         }  # fmt: skip
         execution, event = self._store.create_execution(row, time())
+        if inputs is not None:
+            self._inputs[execution_id] = inputs
+        if notify is not None:
+            self.channels.open(notify)
+            self._notify[execution_id] = notify
         self._hub.publish(event)
         self._lane(execution).queue.put_nowait(execution_id)
         return execution
@@ -224,7 +241,9 @@ class Dispatcher:
             if entity is None:
                 raise FileNotFoundError(execution["version"])
             payload = await self._blobs.read_async(entity["payload_sha"])
-            inputs = await self._blobs.read_async(execution["inputs_sha"])
+            inputs = self._inputs.pop(execution_id, None)
+            if inputs is None:
+                inputs = await self._blobs.read_async(execution["inputs_sha"])
         except FileNotFoundError:
             message = (
                 f"The code or inputs of {owner(execution)} version {execution['version']} are "
@@ -251,27 +270,36 @@ class Dispatcher:
                 job_env["EAGERNB_TOKEN"] = self._credentials.issue_job_token(
                     execution_id, execution["project"]
                 )
-            job = Job(execution_id, attempt, payload, inputs, job_env, resources)
+            job = Job(
+                execution_id, attempt, payload, inputs, job_env, resources,
+                payload_sha=entity["payload_sha"],
+                output=functools.partial(self._output, execution),
+            )  # fmt: skip
             try:
                 result = await self._attempt(execution, job)
             finally:
                 if self._credentials is not None:
                     self._credentials.revoke_job_tokens(execution_id)
             if result.ok:
-                output_sha = await self._blobs.put_async(result.output or b"")
-                await self._end_descendants(
-                    execution_id,
-                    f"{owner(execution)} ({execution_id}) returned without awaiting it.",
+                output = result.output or b""
+                output_sha = await self._blobs.put_async(output)
+                if execution["kind"] != "task":  # a task has no children of its own
+                    await self._end_descendants(
+                        execution_id,
+                        f"{owner(execution)} ({execution_id}) returned without awaiting it.",
+                    )
+                self._finish(
+                    execution_id, "succeeded", time(), None, inline=output, output_sha=output_sha
                 )
-                self._finish(execution_id, "succeeded", time(), None, output_sha=output_sha)
                 return
             error = await self._error_of(result)
-            await self._end_descendants(
-                execution_id,
-                f"Attempt {attempt} of its parent {owner(execution)} ({execution_id}) failed.",
-            )
+            if execution["kind"] != "task":
+                await self._end_descendants(
+                    execution_id,
+                    f"Attempt {attempt} of its parent {owner(execution)} ({execution_id}) failed.",
+                )
             if attempt > execution["retries"]:
-                self._finish(execution_id, "failed", time(), error)
+                self._finish(execution_id, "failed", time(), error, inline=result.exception)
                 return
             self._publish(execution_id, "retrying", time(), error_json=_dumps(error))
 
@@ -316,14 +344,13 @@ class Dispatcher:
         return result
 
     def _started(self, execution_id: str, attempt: int) -> None:
-        current = self._store.execution(execution_id)
-        if current is None or current["status"] in FINAL:
-            return  # cancelled while its start was on the way
         now = time()
         changes: dict[str, Any] = {"status": "running", "attempts": attempt}
         if attempt == 1:
             changes["started_at"] = now
-        self._publish(execution_id, "started", now, **changes)
+        advanced = self._store.advance(execution_id, "started", now, **changes)
+        if advanced is not None:  # else it was cancelled while its start was on the way
+            self._hub.publish(advanced[1])
 
     async def _error_of(self, result: JobResult) -> dict[str, Any]:
         error = dict(result.error or {})
@@ -359,26 +386,41 @@ class Dispatcher:
         _, event = self._store.transition(execution_id, type_, now, **changes)
         self._hub.publish(event)
 
+    def _output(self, execution: dict[str, Any], chunks: list[list[str]]) -> None:
+        """Store and announce what an execution printed."""
+        if not chunks:
+            return
+        event = self._store.output_event(execution, chunks, time())
+        self._hub.publish(event)
+        channel = self._notify.get(execution["id"])
+        if channel is not None:
+            self.channels.send(channel, {"type": "output", "id": execution["id"], "chunks": chunks})
+
     def _finish(
         self,
         execution_id: str,
         status: str,
         now: float,
         error: dict[str, Any] | None,
+        *,
+        inline: bytes | None = None,
         **changes: Any,
     ) -> None:
-        current = self._store.execution(execution_id)
-        if current is None or current["status"] in FINAL:
-            return
-        self._publish(
-            execution_id,
-            "finished",
-            now,
-            status=status,
-            ended_at=now,
-            error_json=_dumps(error),
+        """End an execution; its channel, if any, gets its record and ``inline`` (its output
+        or pickled exception) when that is small."""
+        self._inputs.pop(execution_id, None)
+        advanced = self._store.advance(
+            execution_id, "finished", now, status=status, ended_at=now, error_json=_dumps(error),
             **changes,
-        )
+        )  # fmt: skip
+        if advanced is None:
+            return  # already final
+        execution, event = advanced
+        self._hub.publish(event)
+        channel = self._notify.pop(execution_id, None)
+        if channel is not None:
+            small = inline if inline is not None and len(inline) <= _INLINE else None
+            self.channels.send(channel, {"type": "final", "execution": execution}, small)
 
 
 def _dumps(value: Any) -> str | None:

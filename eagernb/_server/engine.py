@@ -23,7 +23,9 @@ class Job:
     places the job by it, or fails it with a reason when none of its workers can satisfy it.
     ``started``: the engine calls it once, when a worker begins the job (not while the job
     waits for one), so the execution shows ``queued`` until then and its timeout counts
-    from there.
+    from there. ``payload_sha``: the code's name, so a worker that has loaded it can keep
+    it. ``output``: the engine calls it with what the job printed, ``[[stream, text], ...]``
+    in order, while the job runs or at the latest before ``execute`` returns.
     """
 
     execution_id: str
@@ -33,6 +35,10 @@ class Job:
     env: dict[str, str] = field(default_factory=dict, repr=False)
     resources: dict[str, int | float] = field(default_factory=dict)
     started: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+    payload_sha: str | None = None
+    output: Callable[[list[list[str]]], None] = field(
+        default=lambda chunks: None, repr=False, compare=False
+    )
 
 
 @dataclass(frozen=True, slots=True)

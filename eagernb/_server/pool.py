@@ -1,9 +1,11 @@
 """The embedded engine: a pool of long-lived worker processes started by the server.
 
-Each worker (``python -m eagernb._server.worker``) runs one job at a time; jobs and results
-travel as frames over its stdin and stdout (see ``protocol``). A worker that dies
-mid-job turns into a ``worker_lost`` result; cancelling a job kills its worker by PID.
-Either way a replacement is started, so the pool stays at its size.
+Each worker (``python -m eagernb._server.worker``) runs one job at a time; jobs, what they
+print and their results travel as frames over its stdin and stdout (see
+``eagernb._engines.frames``). A worker that dies mid-job turns into a ``worker_lost``
+result; cancelling a job kills its worker by PID. Either way a replacement is started, so
+the pool stays at its size. The pool sends a job's code only to a worker that has not
+kept it from an earlier job.
 
 An *elastic* pool (for workflow bodies, which mostly wait for their children) starts a
 new worker whenever none is idle and keeps at most ``size`` idle ones; the dispatcher's
@@ -20,9 +22,9 @@ import sys
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from .._engines.frames import encode, read_frame
 from .engine import Job, JobResult
 from .errors import unsatisfiable, worker_lost
-from .protocol import encode, read_frame
 
 __all__ = ["WorkerPool"]
 
@@ -30,11 +32,12 @@ _log = logging.getLogger("eagernb.server")
 
 
 class _Worker:
-    __slots__ = ("pid", "proc")
+    __slots__ = ("codes", "pid", "proc")
 
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self.codes: set[str] = set()  # payload shas this worker keeps loaded
 
 
 class WorkerPool:
@@ -93,11 +96,22 @@ class WorkerPool:
         stdin, stdout = worker.proc.stdin, worker.proc.stdout
         if stdin is None or stdout is None:  # cannot happen: started with pipes
             raise RuntimeError(f"Worker {worker.pid} has no pipes.")
-        header = {"type": "job", "execution_id": job.execution_id, "attempt": job.attempt}
+        tag = [job.execution_id, job.attempt]
+        header = {"type": "job", "execution_id": tag[0], "attempt": tag[1], "env": job.env}
+        payload = job.payload
+        if job.payload_sha is not None:  # a worker keeps the code it loaded under its sha
+            header["payload_sha"] = job.payload_sha
+            if job.payload_sha in worker.codes:
+                payload = b""
         try:
-            stdin.write(encode({**header, "env": job.env}, job.payload, job.inputs))
+            stdin.write(encode(header, payload, job.inputs))
             await stdin.drain()
-            reply, parts = await read_frame(stdout)
+            while True:
+                reply, parts = await read_frame(stdout)
+                if reply.get("type") != "output":
+                    break
+                if reply.get("job") == tag:  # else: printed by an earlier job's thread
+                    job.output(reply.get("chunks") or [])
         except asyncio.CancelledError:
             # The job cannot be interrupted inside the process: end the process itself,
             # and wait so the PID is gone by the time the caller hears it was cancelled.
@@ -112,6 +126,7 @@ class WorkerPool:
                 error=worker_lost(worker.pid, job.execution_id, job.attempt, code),
                 worker_lost=True,
             )
+        worker.codes = set(reply.get("kept") or ())
         self._release(worker)
         if reply.get("ok"):
             return JobResult(ok=True, output=parts[0] if parts else b"")

@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL, body_json TEXT NOT NULL, time REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_root ON events (root_id, seq);
+CREATE TABLE IF NOT EXISTS small_blobs (sha TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 _UPDATABLE = frozenset({"status", "attempts", "output_sha", "error_json", "started_at", "ended_at"})
@@ -125,6 +126,15 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    # -- small blobs (see blobs.SmallBlobs) ---------------------------------------------------
+
+    def small_blob(self, sha: str) -> bytes | None:
+        row = self._db.execute("SELECT data FROM small_blobs WHERE sha = ?", (sha,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_small_blob(self, sha: str, data: bytes) -> None:
+        self._db.execute("INSERT OR IGNORE INTO small_blobs VALUES (?, ?)", (sha, data))
+
     # -- entities ----------------------------------------------------------------------------
 
     def add_entity(self, entity: dict[str, Any], now: float) -> tuple[dict[str, Any], bool]:
@@ -191,17 +201,34 @@ class Store:
         self, execution_id: str, type_: str, now: float, **changes: Any
     ) -> tuple[dict[str, Any], StoredEvent]:
         """Change an execution's columns and append the event ``type_`` saying so."""
+        result = self._transition(execution_id, type_, now, False, changes)
+        if result is None:  # cannot happen: only unfinished ones are skipped
+            raise KeyError(execution_id)
+        return result
+
+    def advance(
+        self, execution_id: str, type_: str, now: float, **changes: Any
+    ) -> tuple[dict[str, Any], StoredEvent] | None:
+        """``transition``, but only while the execution is unfinished (else None)."""
+        return self._transition(execution_id, type_, now, True, changes)
+
+    def _transition(
+        self, execution_id: str, type_: str, now: float, unfinished: bool, changes: dict[str, Any]
+    ) -> tuple[dict[str, Any], StoredEvent] | None:
         unknown = set(changes) - _UPDATABLE
         if unknown:
             raise ValueError(f"Cannot update execution columns {sorted(unknown)}.")
+        columns = ", ".join(f"{k} = ?" for k in changes) or "status = status"
+        guard = " AND status IN ('queued', 'running')" if unfinished else ""
         self._db.execute("BEGIN")
         try:
-            if changes:
-                columns = ", ".join(f"{k} = ?" for k in changes)
-                self._db.execute(
-                    f"UPDATE executions SET {columns} WHERE id = ?",
-                    [*changes.values(), execution_id],
-                )
+            cursor = self._db.execute(
+                f"UPDATE executions SET {columns} WHERE id = ?{guard}",
+                [*changes.values(), execution_id],
+            )
+            if cursor.rowcount == 0:
+                self._db.execute("ROLLBACK")
+                return None
             result = self._event(execution_id, type_, now)
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -228,6 +255,39 @@ class Store:
             _line(seq, body),
         )  # fmt: skip
         return execution, event
+
+    def output_event(
+        self, execution: dict[str, Any], chunks: list[list[str]], now: float
+    ) -> StoredEvent:
+        """Append an ``output`` event: text ``execution`` printed, ``[[stream, text], ...]``."""
+        brief = {k: execution[k] for k in ("id", "parent_id", "root_id", "name", "kind")}
+        body = json.dumps({"type": "output", "execution": brief, "chunks": chunks, "time": now})
+        cursor = self._db.execute(
+            "INSERT INTO events (execution_id, root_id, type, body_json, time)"
+            " VALUES (?, ?, 'output', ?, ?)",
+            (execution["id"], execution["root_id"], body, now),
+        )
+        seq = cursor.lastrowid or 0
+        return StoredEvent(
+            seq, execution["id"], execution["parent_id"], execution["root_id"], "output", False,
+            _line(seq, body),
+        )  # fmt: skip
+
+    def outputs(self, root_id: str) -> list[dict[str, Any]]:
+        """What the executions of the tree rooted at ``root_id`` printed, in order:
+        ``[{"execution_id", "chunks", "time"}, ...]``."""
+        rows = self._db.execute(
+            "SELECT execution_id, body_json FROM events"
+            " WHERE root_id = ? AND type = 'output' ORDER BY seq",
+            (root_id,),
+        )
+        found = []
+        for execution_id, body in rows:
+            event = json.loads(body)
+            found.append(
+                {"execution_id": execution_id, "chunks": event["chunks"], "time": event["time"]}
+            )
+        return found
 
     def execution(self, execution_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT * FROM executions WHERE id = ?", (execution_id,)).fetchone()

@@ -69,7 +69,8 @@ def _run_of(request: Request, execution_id: str) -> tuple[Any, dict[str, Any]]:
         root = store.execution(execution["root_id"]) or execution
     members = store.executions(_TREE_LIMIT, root_id=root["id"])
     # Linked to this server: its records hold no values (they stay pickled in blobs).
-    tree, _ = tree_of(root, members, str(request.base_url).rstrip("/"))
+    outputs = store.outputs(root["id"])
+    tree, _ = tree_of(root, members, str(request.base_url).rstrip("/"), outputs)
     return tree, root
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .._core.interface import preview
 from .._core.records import ExecutionRecord, Status
 from .._core.run import RunTree
+from .outline import Line
 from .values import value_html
 
 __all__ = [
@@ -68,6 +69,9 @@ STYLESHEET = """
 .enb-row.enb-sel{background:rgba(37,99,235,.16)}
 .enb-row.enb-tl{grid-template-columns:minmax(11em,2fr) 8.5em 7fr}
 .enb-kind{opacity:.7;font-size:11px}
+.enb-fold{display:inline-block;width:1em;text-align:center;cursor:pointer;user-select:none}
+.enb-inside{opacity:.65;font-size:90%;margin-left:.4em}
+.enb-row.enb-ctx{opacity:.6}
 .enb-prints{grid-column:1/-1;margin:1px 0 3px 2em;padding:2px 6px;max-height:8.5em;
  overflow:auto;white-space:pre-wrap;background:rgba(127,127,127,.1);border-radius:3px}
 .enb-err,.enb-stderr{color:#dc2626}
@@ -219,21 +223,41 @@ def rows_head() -> str:
     )
 
 
-def _name_cell(record: ExecutionRecord, depth: int) -> str:
+def _line_of(tree: RunTree, record: ExecutionRecord, depth: int, line: Line | None) -> Line:
+    if line is not None:
+        return line
+    return Line(depth, record.id, parent=bool(tree.children.get(record.id)))
+
+
+def _name_cell(record: ExecutionRecord, line: Line, toggle: bool) -> str:
+    """The indented name; ``toggle`` puts the ▸/▾ of a parent before it (the HTML pages'
+    script handles its clicks; the widget has a button instead)."""
     kind = record.kind.value
+    fold = ""
+    if toggle:
+        glyph = ("▾" if line.open else "▸") if line.parent else ""
+        act = ' data-act="fold" title="Collapse or expand this subtree"' if line.parent else ""
+        fold = f'<span class="enb-fold"{act}>{glyph}</span>'
+    inside = ""
+    if line.parent:
+        text = f"({line.hidden} inside)" if not line.open else ""
+        inside = f'<span class="enb-inside">{text}</span>'
     return (
-        f'<span class="enb-name" style="padding-left:{depth * 1.1:.1f}em" '
-        f'title="{html.escape(record.name)} ({kind}, {html.escape(record.id)})">'
+        f'<span class="enb-name" style="padding-left:{line.depth * 1.1:.1f}em" '
+        f'title="{html.escape(record.name)} ({kind}, {html.escape(record.id)})">{fold}'
         f'<span class="enb-kind">{_KIND_ICON.get(kind, "")}</span> '
-        f"{html.escape(record.name)}</span>"
+        f"{html.escape(record.name)}{inside}</span>"
     )
 
 
-def _row_attrs(record: ExecutionRecord, depth: int, selected: bool, extra_class: str) -> str:
-    classes = f"enb-row{extra_class}{' enb-sel' if selected else ''}"
+def _row_attrs(record: ExecutionRecord, line: Line, selected: bool, extra_class: str) -> str:
+    classes = (
+        f"enb-row{extra_class}{' enb-sel' if selected else ''}{' enb-ctx' if line.context else ''}"
+    )
+    fold = f' data-fold="{"open" if line.open else "closed"}"' if line.parent else ""
     return (
         f'class="{classes}" data-eagernb-id="{html.escape(record.id)}" '
-        f'data-status="{record.status.value}" data-depth="{depth}"'
+        f'data-status="{record.status.value}" data-depth="{line.depth}"{fold}'
     )
 
 
@@ -262,9 +286,16 @@ def row(
     selected: bool = False,
     now: float | None = None,
     print_lines: int = _PRINT_LINES,
+    line: Line | None = None,
+    toggle: bool = True,
 ) -> str:
-    """One execution as a row of the tree, with the last lines it printed under it."""
+    """One execution as a row of the tree, with the last lines it printed under it.
+
+    ``line`` says whether its subtree is collapsed and what that hides (default: open);
+    ``toggle``: draw the ▸/▾ of a parent row (the HTML pages; the widget has a button).
+    """
     now = now_of(tree) if now is None else now
+    shape = _line_of(tree, record, depth, line)
     origin = _origin(tree)
     start = ""
     if record.started_at is not None and origin is not None:
@@ -276,7 +307,7 @@ def row(
     # A record mirrored from the control plane has no values here (they stay there).
     elsewhere = record.id in tree.links and not record.inputs and record.output is None
     return (
-        f"<div {_row_attrs(record, depth, selected, '')}>{_name_cell(record, depth)}"
+        f"<div {_row_attrs(record, shape, selected, '')}>{_name_cell(record, shape, toggle)}"
         f"<span>{record.kind.value}</span><span>{badge(record.status)}</span>"
         f"<span>{record.attempts}</span><span>{start}</span>"
         f"<span>{_duration(record, now)}</span>"
@@ -305,9 +336,15 @@ def timeline_row(
     *,
     selected: bool = False,
     now: float | None = None,
+    line: Line | None = None,
+    toggle: bool = True,
 ) -> str:
-    """One execution as a bar over the run's time: hatched while queued, solid while running."""
+    """One execution as a bar over the run's time: hatched while queued, solid while running.
+
+    ``line`` and ``toggle`` as for :func:`row`.
+    """
     now = now_of(tree) if now is None else now
+    shape = _line_of(tree, record, depth, line)
     origin = _origin(tree) or record.queued_at
     span = max(now - origin, 1e-3)
 
@@ -329,7 +366,8 @@ def timeline_row(
             f'style="left:{left:.2f}%;width:{max(end - left, 0.0):.2f}%"></span>'
         )
     return (
-        f"<div {_row_attrs(record, depth, selected, ' enb-tl')}>{_name_cell(record, depth)}"
+        f"<div {_row_attrs(record, shape, selected, ' enb-tl')}>"
+        f"{_name_cell(record, shape, toggle)}"
         f'<span>{badge(record.status)}</span><span class="enb-track">{bars}</span></div>'
     )
 

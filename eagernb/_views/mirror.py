@@ -14,6 +14,7 @@ from .._core.errors import ErrorInfo
 from .._core.events import (
     ExecutionFinished,
     ExecutionLinked,
+    ExecutionOutput,
     ExecutionQueued,
     ExecutionRetrying,
     ExecutionStarted,
@@ -111,6 +112,29 @@ class Mirror:
                 tree.emit(RunFinished(tree.id, Status(status), ended))
         return rid
 
+    def apply_event(self, event: Mapping[str, Any]) -> str | None:
+        """Apply one event of the control plane's stream; returns the record id it touched
+        (None for what it printed before its record was seen)."""
+        data = event["execution"]
+        if event.get("type") == "output":
+            rid = self.record_ids.get(str(data["id"]))
+            if rid is not None and rid in self.tree.records:
+                self.add_output(rid, event.get("chunks") or [])
+            return rid
+        return self.apply(data, event.get("type"))
+
+    def add_output(self, record_id: str, chunks: Iterable[Iterable[str]]) -> None:
+        """Text record ``record_id`` printed, as ``[[stream, text], ...]``."""
+        for stream, text in chunks:
+            self.tree.emit(ExecutionOutput(self.tree.id, record_id, stream, text))
+
+    def apply_outputs(self, outputs: Iterable[Mapping[str, Any]]) -> None:
+        """What the control plane says its executions printed (``GET .../outputs``)."""
+        for item in outputs:
+            rid = self.record_ids.get(str(item["execution_id"]))
+            if rid is not None and rid in self.tree.records:
+                self.add_output(rid, item.get("chunks") or [])
+
     def apply_all(self, executions: Iterable[Mapping[str, Any]]) -> None:
         """Apply executions listed in any order: parents are applied before children."""
         pending = {str(e["id"]): e for e in executions}
@@ -138,8 +162,10 @@ def tree_of(
     root: Mapping[str, Any],
     executions: Iterable[Mapping[str, Any]],
     endpoint: str | None = None,
+    outputs: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[RunTree, Mirror]:
-    """A tree mirroring the run rooted at execution ``root``, built from ``executions``."""
+    """A tree mirroring the run rooted at execution ``root``, built from ``executions`` and
+    what they printed (``outputs``, as ``GET /executions/ID/outputs`` lists it)."""
     root_id = str(root["id"])
     tree = RunTree(root_id, str(root["name"]), root_id)
     mirror = Mirror(tree, root_id, root_id, endpoint=endpoint, whole_run=True)
@@ -148,4 +174,5 @@ def tree_of(
     # Oldest first, so siblings keep their launch order (as in the run that made them).
     rest.sort(key=lambda e: float(e.get("created_at") or 0.0))
     mirror.apply_all(rest)
+    mirror.apply_outputs(outputs)
     return tree, mirror

@@ -2,7 +2,9 @@
 
 Every row of the tree and of the timeline is in the document, with each execution's
 details in a ``<template>``; a little inline script (no network, no library) filters by
-status, pages, switches between tree and timeline and shows the selected row's details.
+status, collapses and expands subtrees (the ▸/▾ of a parent row, "Collapse all",
+"Expand all": see ``outline``), pages through the rows left visible, switches between
+tree and timeline and shows the selected row's details.
 ``live`` makes the page follow a run that is still going: it fetches its own ``<main>``
 again when the control plane's event stream says something changed (``events``), or
 every few seconds (``refresh``), keeping the reader's filter, page and selection.
@@ -52,9 +54,28 @@ body{margin:0;padding:12px 16px;background:Canvas;color:CanvasText}
 
 _SCRIPT = r"""
 (function(){
-var S={filter:null,tab:'tree',page:0,sel:null,size:200};
+var S={filter:null,tab:'tree',page:0,sel:null,size:200,closed:false,flip:{}};
 function q(s,r){return (r||document).querySelector(s)}
 function qa(s,r){return Array.prototype.slice.call((r||document).querySelectorAll(s))}
+function isOpen(id,d){return ((d===0)||!S.closed)!==!!S.flip[id]}
+// The rows to show, as eagernb/_views/outline.py computes them: a collapsed row hides its
+// descendants (and counts those matching the filter); a row matching the filter brings
+// its ancestors along, dimmed, so its path stays visible.
+function visible(rows){
+ var out=[],stack=[],fold=null;
+ function reveal(){stack.forEach(function(e){if(!e.shown){e.shown=true;out.push(e)}})}
+ rows.forEach(function(r,i){
+  var d=+r.dataset.depth, next=rows[i+1], hit=!S.filter||r.dataset.status===S.filter;
+  if(fold&&d>fold.d){if(hit){fold.n+=1; if(!fold.shown) reveal()} return}
+  fold=null;
+  while(stack.length&&stack[stack.length-1].d>=d) stack.pop();
+  var parent=!!next&&+next.dataset.depth>d;
+  var e={r:r,d:d,n:0,parent:parent,open:!parent||isOpen(r.dataset.eagernbId,d),ctx:!hit,
+   shown:false};
+  stack.push(e); if(hit) reveal(); if(!e.open) fold=e;
+ });
+ return out;
+}
 function apply(){
  var m=q('#enb-main'); if(!m) return;
  qa('.enb-tab',m).forEach(function(b){b.classList.toggle('enb-on',b.dataset.tab===S.tab)});
@@ -63,12 +84,18 @@ function apply(){
  ['tree','timeline'].forEach(function(t){var e=q('#enb-'+t,m);
   if(e) e.style.display=(t===S.tab)?'':'none'});
  var rows=qa('#enb-'+S.tab+' [data-eagernb-id]',m);
- var shown=rows.filter(function(r){return !S.filter||r.dataset.status===S.filter});
+ var shown=visible(rows);
  var pages=Math.max(1,Math.ceil(shown.length/S.size));
  S.page=Math.max(0,Math.min(S.page,pages-1));
  rows.forEach(function(r){r.style.display='none';
   r.classList.toggle('enb-sel',r.dataset.eagernbId===S.sel)});
- shown.slice(S.page*S.size,(S.page+1)*S.size).forEach(function(r){r.style.display=''});
+ shown.slice(S.page*S.size,(S.page+1)*S.size).forEach(function(e){var r=e.r;
+  r.style.display=''; r.classList.toggle('enb-ctx',e.ctx);
+  if(!e.parent) return;
+  r.dataset.fold=e.open?'open':'closed';
+  var g=q('.enb-fold',r), n=q('.enb-inside',r);
+  if(g) g.textContent=e.open?'\u25be':'\u25b8';
+  if(n) n.textContent=e.open?'':'('+e.n+' inside)'});
  var p=q('#enb-page',m); if(p) p.textContent='page '+(S.page+1)+' of '+pages+
   ' ('+shown.length+' rows)';
  var d=q('#enb-detail',m), t=null;
@@ -82,6 +109,9 @@ document.addEventListener('click',function(ev){
   else if(a==='tab'){S.tab=b.dataset.tab}
   else if(a==='prev'){S.page-=1} else if(a==='next'){S.page+=1}
   else if(a==='close'){S.sel=null}
+  else if(a==='fold'){var id=b.closest('[data-eagernb-id]').dataset.eagernbId;
+   if(S.flip[id]) delete S.flip[id]; else S.flip[id]=true}
+  else if(a==='collapse'||a==='expand'){S.closed=(a==='collapse');S.flip={};S.page=0}
   apply(); return}
  var r=ev.target.closest('.enb-rows [data-eagernb-id]');
  if(r && !ev.target.closest('a')){S.sel=(S.sel===r.dataset.eagernbId)?null:r.dataset.eagernbId;
@@ -160,6 +190,10 @@ def main(
     ]
     controls = (
         '<div class="enb-bar-top">' + "".join(filters) + '<span style="flex:1"></span>'
+        '<button class="enb-btn" data-act="collapse" title="Fold every subtree below the top '
+        'level">Collapse all</button>'
+        '<button class="enb-btn" data-act="expand" title="Unfold every subtree">Expand all'
+        "</button>"
         '<button class="enb-btn enb-tab" data-act="tab" data-tab="tree">Tree</button>'
         '<button class="enb-btn enb-tab" data-act="tab" data-tab="timeline">Timeline</button>'
         '<button class="enb-btn" data-act="prev">◀</button><span id="enb-page"></span>'

@@ -109,16 +109,27 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def eagernb(*args: str, endpoint: str | None = None) -> subprocess.CompletedProcess[str]:
-    """``python -m eagernb ARGS`` with EAGERNB_ENDPOINT set to ``endpoint`` (or unset)."""
+def eagernb(
+    *args: str, endpoint: str | None = None, reports: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m eagernb ARGS`` with EAGERNB_ENDPOINT set to ``endpoint`` (or unset), and
+    reports written to ``reports`` (default: the suite's temporary reports folder)."""
+    env = _env(endpoint)
+    if reports is not None:
+        env["EAGERNB_REPORTS_DIR"] = str(reports)
     return subprocess.run(
         [sys.executable, "-m", "eagernb", *args],
-        capture_output=True, text=True, env=_env(endpoint), timeout=120,
+        capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
 
 
 def _env(endpoint: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EAGERNB_")}
+    # EAGERNB_REPORTS_DIR stays: the suite points it at a temporary folder (conftest.py).
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("EAGERNB_") or k == "EAGERNB_REPORTS_DIR"
+    }
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
     env["EAGERNB_SANDBOX_FILE"] = os.devnull  # never find a sandbox of this machine
     if endpoint is not None:
@@ -416,6 +427,94 @@ def test_a_run_cancelled_on_the_server_exits_1(server: Server, files: Path, tmp_
     assert out == ""
     assert "eagernb: waits was cancelled (run r" in err
     assert f"execution {root['id']} on the server)" in err
+
+
+# -- run: the HTML report ---------------------------------------------------------------------
+
+ROW = re.compile(r'<div class="enb-row[^"]*" data-eagernb-id="[^"]+" data-status="(\w+)"[^>]*>'
+                 r'<span class="enb-name"[^>]*>(?:<span class="enb-fold"[^>]*>.?</span>)?'
+                 r'<span class="enb-kind">.</span> (\w+)')  # fmt: skip
+
+
+def report_of(stderr: str) -> Path:
+    """The report the run wrote, from its last stderr line ``report: PATH``."""
+    last = stderr.splitlines()[-1]
+    assert last.startswith("report: "), stderr
+    return Path(last.removeprefix("report: "))
+
+
+def tree_rows(text: str) -> list[tuple[str, str]]:
+    """(name, status) of each row of the report's tree (the timeline repeats them)."""
+    rows = [(name, status) for status, name in ROW.findall(text)]
+    return rows[: len(rows) // 2]
+
+
+def assert_self_contained(text: str) -> None:
+    assert text.startswith("<!DOCTYPE html>") and text.endswith("</html>")
+    assert not re.search(r"""<(script|img|iframe)[^>]*\ssrc=["']?(https?:)?//""", text)
+    assert "<link" not in text and "@import" not in text, "no stylesheet to fetch"
+
+
+def test_a_local_run_writes_its_report_and_prints_where(files: Path, tmp_path: Path) -> None:
+    done = eagernb("run", str(files / "flows.py"), "simple_eager_workflow", "--x", "10",
+                   reports=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "22\n", "the report's path goes to stderr, not with the result"
+    run_id = re.findall(r"^run (r\w+)$", done.stderr, re.MULTILINE)[-1]
+    path = report_of(done.stderr)
+    assert path == tmp_path / f"{run_id}.html", "named as the notebook names reports"
+    text = path.read_text(encoding="utf-8")
+    assert_self_contained(text)
+    assert tree_rows(text) == [
+        ("simple_eager_workflow", "succeeded"), ("add_one", "succeeded"), ("double", "succeeded"),
+    ]  # fmt: skip
+    assert "x=10" in text and "<template data-for=" in text, "inputs and each one's details"
+    summary = (tmp_path / f"{run_id}.json").read_text()
+    assert '"status": "succeeded"' in summary and '"children": 2' in summary
+
+
+def test_report_option_chooses_the_file_and_a_failed_run_has_one_too(
+    files: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "out" / "failed-run.html"
+    done = eagernb("run", "--report", str(target), str(files / "flows.py"), "fails", "--x", "0")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[-2].startswith("eagernb: fails failed: ValueError: x must be positive")
+    assert report_of(done.stderr) == target
+    text = target.read_text(encoding="utf-8")
+    assert_self_contained(text)
+    assert tree_rows(text) == [("fails", "failed"), ("risky", "failed")]
+    assert "x must be positive, got 0" in text and "Traceback" in text
+
+
+def test_no_report_writes_none(files: Path, tmp_path: Path) -> None:
+    done = eagernb("run", "--no-report", str(files / "flows.py"), "add_one", "--x", "1",
+                   reports=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "report:" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+    both = eagernb("run", "--no-report", "--report", str(tmp_path / "r.html"),
+                   str(files / "flows.py"), "add_one", "--x", "1")  # fmt: skip
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
+def test_a_remote_run_report_links_each_child_to_the_web_view(
+    server: Server, files: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "remote.html"
+    done = eagernb(
+        "run", "--remote", "--project", "reported", "--report", str(target),
+        str(files / "flows.py"), "simple_eager_workflow", "--x", "1", endpoint=server.url,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert report_of(done.stderr) == target
+    text = target.read_text(encoding="utf-8")
+    assert_self_contained(text)
+    assert tree_rows(text) == [
+        ("simple_eager_workflow", "succeeded"), ("add_one", "succeeded"), ("double", "succeeded"),
+    ]  # fmt: skip
+    assert f'href="{server.url}/ui/executions/{execution_id(done.stderr)}"' in text
 
 
 # -- executions -------------------------------------------------------------------------------

@@ -66,7 +66,19 @@ def select_buttons(comms: dict[str, dict[str, Any]]) -> list[str]:
     return [
         ref.removeprefix("IPY_MODEL_")
         for ref in found[-1].get("children", ())
-        if _model(comms, ref).get("_model_name") == "ButtonModel"
+        if "eagernb-select" in _model(comms, ref).get("_dom_classes", ())
+    ]
+
+
+def fold_buttons(comms: dict[str, dict[str, Any]]) -> list[str]:
+    """Comm ids of the latest explorer's ▸/▾ buttons, in row order (hidden ones included)."""
+    found = grids(comms)
+    if not found:
+        return []
+    return [
+        ref.removeprefix("IPY_MODEL_")
+        for ref in found[-1].get("children", ())
+        if "eagernb-fold" in _model(comms, ref).get("_dom_classes", ())
     ]
 
 

@@ -1,8 +1,9 @@
-"""The explorer widget in process (no kernel): paging, filters, selection, cost per render."""
+"""The explorer widget in process (no kernel): paging, filters, folds, selection, render cost."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
 
@@ -70,7 +71,9 @@ def test_filters_and_pages_walk_through_the_rows(explored: tuple[Any, RunView]) 
     view._on_filter(failed)
     view._render()
     rows = explorer_state.rows(comms_of(view))
-    assert [s for _, s in rows] == ["failed"] * 10
+    # The failed children, after the root: shown dimmed, as their path.
+    assert rows[0] == (run.root_id, "succeeded") and [s for _, s in rows[1:]] == ["failed"] * 10
+    assert "enb-ctx" in explorer_state.row_html(comms_of(view)).split("data-depth")[0]
     assert "page 1 of 1" in view._page_label.value
     view._on_filter(failed)  # again: every status
     view._on_page(view._next)
@@ -103,4 +106,136 @@ def test_the_timeline_draws_a_bar_per_row(explored: tuple[Any, RunView]) -> None
     view._render()
     assert explorer_state.row_html(comms_of(view)).count('class="enb-bar ') == 20
     view._on_mode(view._tree_button)
+    view._render()
+
+
+# -- collapsible subtrees ---------------------------------------------------------------------
+
+
+@eager
+async def batch(start: int, size: int) -> int:
+    done = await asyncio.gather(
+        *(item(i=i) for i in range(start, start + size)), return_exceptions=True
+    )
+    return sum(x for x in done if isinstance(x, int))
+
+
+@eager
+async def batches(groups: int, size: int) -> int:
+    return sum(await asyncio.gather(*(batch(start=g * size, size=size) for g in range(groups))))
+
+
+@pytest.fixture(scope="module")
+def nested() -> tuple[Any, RunView]:
+    async def main() -> tuple[Any, RunView]:
+        await batches(groups=50, size=200)  # 10,050 children: 50 batches of 200
+        run = latest_run_of(batches)
+        view = RunView(run, widget=True)
+        await asyncio.sleep(0)
+        return run, view
+
+    return asyncio.run(main())
+
+
+def shown(view: RunView) -> list[tuple[int, str, str]]:
+    """(depth, name, fold state) of each row the widget shows now."""
+    html = explorer_state.row_html(comms_of(view))
+    rows = re.findall(r'data-eagernb-id="([^"]+)" data-status="\w+" data-depth="(\d+)"'
+                      r'(?: data-fold="(\w+)")?', html)  # fmt: skip
+    return [(int(d), view.run.records[rid].name, fold) for rid, d, fold in rows]
+
+
+def fold_button(view: RunView, name: str) -> Any:
+    """The ▸/▾ button of the first row of ``name`` on the page shown."""
+    for (fold, _, _), line in zip(view._slots, view._slot_lines, strict=False):
+        if view.run.records[line.id].name == name:
+            return fold
+    raise AssertionError(f"no row of {name} on this page")
+
+
+def test_parent_rows_have_a_fold_button_and_start_expanded(nested: tuple[Any, RunView]) -> None:
+    _, view = nested
+    view.folds.expand_all()
+    view._render()
+    rows = shown(view)
+    assert rows[:3] == [(0, "batches", "open"), (1, "batch", "open"), (2, "item", "")]
+    assert "page 1 of 503" in view._page_label.value, "10,051 rows, 20 a page"
+    visibility = [fold.layout.visibility for fold, _, _ in view._slots[:3]]
+    assert visibility == ["visible", "visible", "hidden"], "only parents can fold"
+    assert len(explorer_state.fold_buttons(comms_of(view))) == 20
+    assert len(explorer_state.select_buttons(comms_of(view))) == 20
+
+
+def test_folding_a_subtree_hides_its_rows_from_the_page_and_the_count(
+    nested: tuple[Any, RunView],
+) -> None:
+    _, view = nested
+    view.folds.expand_all()
+    view._render()
+    first = fold_button(view, "batch")
+    view._on_fold(first)
+    view._render()
+    rows = shown(view)
+    assert rows[:3] == [(0, "batches", "open"), (1, "batch", "closed"), (1, "batch", "open")]
+    assert "(200 inside)" in explorer_state.row_html(comms_of(view))
+    assert first.icon == "caret-right" and "200 inside" in first.tooltip
+    assert "page 1 of 493" in view._page_label.value, "200 rows fewer: 9,851 rows"
+    view._on_fold(first)  # again: open
+    view._render()
+    assert shown(view)[1] == (1, "batch", "open") and "page 1 of 503" in view._page_label.value
+
+
+def test_collapse_all_then_expand_all(nested: tuple[Any, RunView]) -> None:
+    _, view = nested
+    view._on_fold_all(view._collapse_all)
+    view._render()
+    assert "page 1 of 3" in view._page_label.value, "the root and its 50 batches"
+    rows = shown(view)
+    assert rows[0] == (0, "batches", "open")
+    assert rows[1:] == [(1, "batch", "closed")] * 19
+    view._on_page(view._next)
+    view._on_page(view._next)
+    view._render()
+    assert len(shown(view)) == 11 and "page 3 of 3" in view._page_label.value
+    view._on_fold_all(view._expand_all)
+    view._render()
+    assert "page 1 of 503" in view._page_label.value
+
+
+def test_a_filter_under_collapsed_subtrees_shows_their_paths(nested: tuple[Any, RunView]) -> None:
+    run, view = nested
+    view._on_fold_all(view._collapse_all)
+    view._on_filter(next(b for b in view._filters.values() if b.eagernb_status is Status.FAILED))
+    view._render()
+    # Ten items failed (i % 1000 == 7), in batches 0, 5, 10, ...: those batches show, closed.
+    rows = shown(view)
+    assert rows == [(0, "batches", "open")] + [(1, "batch", "closed")] * 10
+    assert explorer_state.row_html(comms_of(view)).count("(1 inside)") == 10
+    batch_five = view._slot_lines[2]
+    assert run.records[batch_five.id].inputs == {"start": 1000, "size": 200}
+    view._on_fold(view._slots[2][0])  # unfold batch 5: its failed item shows
+    view._render()
+    rows = shown(view)
+    assert rows[2:4] == [(1, "batch", "open"), (2, "item", "")]
+    assert explorer_state.rows(comms_of(view))[3][1] == "failed"
+    view._on_filter(view._filters[Status.FAILED])  # again: every status
+    view._on_fold_all(view._expand_all)
+    view._render()
+
+
+def test_selecting_a_hidden_row_unfolds_its_parent(nested: tuple[Any, RunView]) -> None:
+    run, view = nested
+    view._on_fold_all(view._collapse_all)
+    target = run.children_of(run.children_of(run.root_id)[3].id)[150]
+    view.select(target.id)
+    assert target.id in [rid for rid, _ in explorer_state.rows(comms_of(view))]
+    # 251 rows (the root, 50 batches, batch 3's 200 items); the target is the 156th.
+    assert "page 8 of 13" in view._page_label.value
+    started = time.perf_counter()
+    for _ in range(10):
+        view._render()
+    per_render = (time.perf_counter() - started) / 10
+    assert per_render < 0.25, f"a render of a 10,050-child run took {per_render:.3f} s"
+    view._on_close(None)
+    view._on_fold_all(view._expand_all)
     view._render()

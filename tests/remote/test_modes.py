@@ -207,3 +207,69 @@ def test_an_unchanged_entity_is_not_uploaded_again_and_an_edit_gets_a_new_versio
     assert edited != first
     versions = remote._check(remote._sync().get("/entities", params={"name": "shifted"}))
     assert {v["version"] for v in versions} == {first, edited}
+
+
+@task
+def shout(x: int) -> int:
+    print(f"shouting {x}")
+    print(f"warning {x}", file=__import__("sys").stderr)
+    return x
+
+
+@eager
+async def inner_shouts(x: int) -> int:
+    print("inner body")
+    return await shout(x=x + 1)
+
+
+@eager
+async def shouts(x: int) -> int:
+    print("outer body")
+    values = await asyncio.gather(shout(x=x), inner_shouts(x=x))
+    return sum(values)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_what_remote_children_print_shows_under_their_rows(remote: Remote, mode: str) -> None:
+    with eagernb.mode(mode):
+        assert asyncio.run(shouts(x=1)) == 3
+    run = eagernb.last_run()
+    assert run is not None
+    printed = sorted((depth, r.name, run.output_of(r.id)) for depth, r in run.walk())
+    bodies = mode == "remote"  # in hybrid mode bodies run here: outside a notebook, prints stay
+    assert printed == [
+        (0, "shouts", "outer body\n" if bodies else ""),
+        (1, "inner_shouts", "inner body\n" if bodies else ""),
+        (1, "shout", "shouting 1\nwarning 1\n"),
+        (2, "shout", "shouting 2\nwarning 2\n"),
+    ]
+    shout_row = next(r for _, r in run.walk() if r.name == "shout")
+    assert [stream for stream, _ in run.outputs[shout_row.id]] == ["stdout", "stderr"]
+
+
+def test_explore_by_id_after_the_run_shows_what_children_printed(remote: Remote) -> None:
+    from eagernb._notebook.explore import find_tree
+
+    with eagernb.mode("remote"):
+        assert asyncio.run(shouts(x=5)) == 11
+    root_id = remote.list_executions(name="shouts", limit=1)[0].id
+    tree, _, _ = find_tree(root_id, remote)
+    texts = sorted(tree.output_of(r.id) for _, r in tree.walk())
+    assert texts == sorted(
+        ["outer body\n", "shouting 5\nwarning 5\n", "inner body\n", "shouting 6\nwarning 6\n"]
+    )
+
+
+def test_children_still_finish_when_the_notification_channel_breaks(
+    remote: Remote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eagernb._client import link
+
+    async def broken(self: link.Link, channel_id: str) -> None:
+        await asyncio.sleep(0)  # let the first submissions name the channel
+        self._lose(ConnectionResetError("the stream was cut"))
+
+    monkeypatch.setattr(link.Link, "_read", broken)
+    with eagernb.mode("hybrid"):
+        assert asyncio.run(seed.eager_workflow_with_for_loop(x=4)) == 20
+        assert asyncio.run(catches_by_type(x=7)) == "7 unlucky True"

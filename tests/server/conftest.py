@@ -198,7 +198,7 @@ class Server:
         return response.content
 
     def output(self, execution: dict[str, Any]) -> Any:
-        assert execution["status"] == "succeeded", execution
+        assert execution["status"] == "succeeded", execution.get("error") or execution
         return pickle.loads(self.blob(execution["output_sha"]))
 
     def events(self, execution_id: str, after: int = 0) -> list[dict[str, Any]]:

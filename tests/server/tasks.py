@@ -101,3 +101,18 @@ async def eager_plain(x: int) -> int:
 @task
 def reverse(data: bytes) -> bytes:
     return data[::-1]
+
+
+@task
+def talk(lines: int) -> int:
+    """Print ``lines`` numbered lines to stdout, then one to stderr."""
+    for i in range(lines):
+        print(f"line {i}")
+    print("done talking", file=sys.stderr)
+    return lines
+
+
+@task
+def talk_then_fail(x: int) -> int:
+    print("about to fail")
+    raise KeyError(x)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from eagernb._engines.frames import encode, read_frame_sync
 from eagernb._engines.payload import dump_entity, dump_value
-from eagernb._server.protocol import encode, read_frame_sync
 
 from ..core.support import assert_sentence
 from .conftest import Server, occupy_workers, read_pid, release_workers
@@ -79,7 +79,7 @@ def test_a_worker_exits_as_soon_as_its_server_goes_away(tmp_path: Path) -> None:
         worker.stdin.write(job)
         worker.stdin.flush()
         result, parts = read_frame_sync(worker.stdout)
-        assert result == {"type": "result", "ok": True}
+        assert result == {"type": "result", "ok": True, "kept": []}
         assert parts[0] == dump_value(2)
 
         long_job = dump_entity(nap).data, dump_value({"seconds": 120.0})

@@ -18,8 +18,11 @@ from eagernb._notebook.reports import save_report
 from eagernb._views import html as views
 from eagernb._views import page
 from eagernb._views.mirror import tree_of
+from eagernb._views.outline import Folds, Line, visible
 from eagernb._views.values import value_html
 from tests.core.support import latest_run_of
+
+from .flows import outer
 
 ROW = re.compile(r'data-eagernb-id="([^"]+)" data-status="(\w+)"')
 PNG = base64.b64decode(
@@ -174,3 +177,128 @@ def test_a_mirror_builds_the_tree_from_control_plane_json() -> None:
 
 def test_order_is_the_walk_of_the_tree(run) -> None:  # type: ignore[no-untyped-def]
     assert views.order(run) == [(d, r.id) for d, r in run.walk()]
+
+
+# -- collapsible subtrees ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nested_run():  # type: ignore[no-untyped-def]
+    asyncio.run(outer(n=5))
+    return latest_run_of(outer)
+
+
+def named(run, lines) -> list[tuple[int, str, bool]]:  # type: ignore[no-untyped-def]
+    """(depth, name, context) of each visible line."""
+    return [(line.depth, run.records[line.id].name, line.context) for line in lines]
+
+
+def shown(run, folds=None, statuses=None) -> list[Line]:  # type: ignore[no-untyped-def]
+    return visible(views.order(run), run.records, run.children, folds, statuses)
+
+
+def id_of(run, name: str) -> str:  # type: ignore[no-untyped-def]
+    return next(r.id for r in run.records.values() if r.name == name)
+
+
+def test_every_subtree_starts_expanded_with_a_toggle_on_parent_rows(nested_run) -> None:  # type: ignore[no-untyped-def]
+    lines = shown(nested_run, Folds())
+    assert len(lines) == len(nested_run.records) == 1 + 1 + 5 + 1 + 2 + 1
+    parents = [(nested_run.records[line.id].name, line.parent) for line in lines[:3]]
+    assert parents == [("outer", True), ("fan_out", True), ("leaf", False)]
+    text = views.row(nested_run, nested_run.records[lines[1].id], 1, line=lines[1])
+    assert 'data-fold="open"' in text and 'data-act="fold"' in text and "▾" in text
+    leaf_row = views.row(nested_run, nested_run.records[lines[2].id], 2, line=lines[2])
+    assert "data-fold" not in leaf_row and "▾" not in leaf_row and "▸" not in leaf_row
+
+
+def test_a_collapsed_subtree_hides_its_rows_and_says_how_many(nested_run) -> None:  # type: ignore[no-untyped-def]
+    folds = Folds()
+    folds.toggle(id_of(nested_run, "fan_out"))
+    lines = shown(nested_run, folds)
+    assert named(nested_run, lines) == [
+        (0, "outer", False), (1, "fan_out", False), (1, "pair", False), (2, "leaf", False),
+        (2, "leaf", False), (1, "leaf", False),
+    ]  # fmt: skip
+    folded = lines[1]
+    assert (folded.open, folded.hidden) == (False, 5)
+    text = views.row(nested_run, nested_run.records[folded.id], 1, line=folded)
+    assert 'data-fold="closed"' in text and "▸" in text and "(5 inside)" in text
+    bar = views.timeline_row(nested_run, nested_run.records[folded.id], 1, line=folded)
+    assert 'data-fold="closed"' in bar and "(5 inside)" in bar
+    folds.toggle(id_of(nested_run, "fan_out"))  # again: open
+    assert len(shown(nested_run, folds)) == len(nested_run.records)
+
+
+def test_collapse_all_keeps_the_top_level_and_expand_all_undoes_it(nested_run) -> None:  # type: ignore[no-untyped-def]
+    folds = Folds()
+    folds.collapse_all()
+    lines = shown(nested_run, folds)
+    assert named(nested_run, lines) == [
+        (0, "outer", False), (1, "fan_out", False), (1, "pair", False), (1, "leaf", False),
+    ]  # fmt: skip
+    assert [line.hidden for line in lines] == [0, 5, 2, 0]
+    folds.toggle(id_of(nested_run, "pair"))  # open one subtree of the collapsed ones
+    assert len(shown(nested_run, folds)) == 6
+    folds.expand_all()
+    assert len(shown(nested_run, folds)) == len(nested_run.records)
+
+
+def test_a_filter_keeps_the_path_to_each_match_and_composes_with_folds(nested_run) -> None:  # type: ignore[no-untyped-def]
+    failed = shown(nested_run, Folds(), [Status.FAILED])
+    # Only the leaf failed (fan_out caught it): its ancestors are shown as its path.
+    assert named(nested_run, failed) == [
+        (0, "outer", True), (1, "fan_out", True), (2, "leaf", False),
+    ]  # fmt: skip
+    assert nested_run.records[failed[2].id].status is Status.FAILED
+    rows = "".join(views.row(nested_run, nested_run.records[x.id], x.depth, line=x) for x in failed)
+    assert rows.count("enb-ctx") == 2, "the path is dimmed: it does not match the filter"
+    folds = Folds()
+    folds.toggle(id_of(nested_run, "fan_out"))
+    collapsed = shown(nested_run, folds, [Status.FAILED])
+    assert named(nested_run, collapsed) == [(0, "outer", True), (1, "fan_out", True)]
+    assert collapsed[1].hidden == 1, "the collapsed row counts the matches it hides"
+    succeeded = shown(nested_run, folds, [Status.SUCCEEDED])
+    assert [line.hidden for line in succeeded if line.id == id_of(nested_run, "fan_out")] == [4]
+    assert len(succeeded) == 6, "root, fan_out (context), pair, its two leaves, the last leaf"
+
+
+def test_revealing_a_row_opens_its_collapsed_ancestors(nested_run) -> None:  # type: ignore[no-untyped-def]
+    folds = Folds()
+    folds.collapse_all()
+    target = next(r for r in nested_run.children_of(id_of(nested_run, "fan_out")))
+    assert target.id not in [line.id for line in shown(nested_run, folds)]
+    folds.reveal(target.id, nested_run.records)
+    assert target.id in [line.id for line in shown(nested_run, folds)]
+
+
+def test_folds_and_filters_over_ten_thousand_rows(nested_run) -> None:  # type: ignore[no-untyped-def]
+    # A synthetic tree: 100 subworkflows of 100 children each.
+    records = dict(nested_run.records)
+    root = nested_run.root_id
+    template = nested_run.records[id_of(nested_run, "leaf")]
+    children: dict[str | None, list[str]] = {None: [root], root: []}
+    for p in range(100):
+        children[root].append(f"p{p}")
+        records[f"p{p}"] = template
+        children[f"p{p}"] = [f"p{p}.{c}" for c in range(100)]
+        records.update({f"p{p}.{c}": template for c in range(100)})
+    entries = [(0, root)] + [
+        pair for p in range(100) for pair in [(1, f"p{p}")] + [(2, f"p{p}.{c}") for c in range(100)]
+    ]
+    folds = Folds()
+    assert len(visible(entries, records, children, folds)) == 10_101
+    folds.toggle("p3")
+    assert len(visible(entries, records, children, folds)) == 10_001
+    folds.collapse_all()
+    lines = visible(entries, records, children, folds, [template.status])
+    assert len(lines) == 101 and all(line.hidden == 100 for line in lines[1:])
+
+
+def test_the_report_has_fold_toggles_and_collapse_buttons(nested_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    text = save_report(nested_run, tmp_path / "nested.html").read_text()
+    parents = sum(1 for rid in nested_run.records if nested_run.children.get(rid))
+    assert parents == 3  # outer, fan_out, pair
+    assert text.count('data-act="fold"') == 2 * parents, "on tree and timeline rows"
+    assert text.count('data-fold="open"') == 2 * parents, "every subtree starts expanded"
+    assert 'data-act="collapse"' in text and 'data-act="expand"' in text

@@ -1,0 +1,245 @@
+"""A ``Remote``'s connection on one event loop: its HTTP client, batched submissions and
+one notification channel.
+
+Children launched together (``asyncio.gather``) are submitted in one request: a
+submission waits only while the previous request is on its way, so one child alone goes
+at once. Every submission names this loop's channel, a stream on which the server says
+when each child prints and ends, with a small output inline. One stream replaces a long
+poll and a download per child. If the stream breaks, waiting falls back to asking for each
+execution, so nothing is lost.
+
+The link lives as long as its loop: a keeper task closes the HTTP client when the loop's
+``asyncio.run`` ends (which cancels the tasks still pending), so no sockets are left open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .._engines.frames import FrameBuffer, encode
+
+__all__ = ["ChannelLost", "Final", "Link", "OnOutput"]
+
+_log = logging.getLogger("eagernb.client")
+_BATCH = 500  # submissions per request at most
+
+Final = tuple[dict[str, Any], bytes | None]
+"""An execution's final record and its output (or pickled exception) when sent inline."""
+OnOutput = Callable[[list[list[str]]], None]
+
+
+class ChannelLost(Exception):
+    """The notification stream broke: ask the server for the execution instead."""
+
+
+class Link:
+    """What one ``Remote`` keeps on one event loop (see the module docstring)."""
+
+    def __init__(self, client: httpx.AsyncClient, check: Callable[[httpx.Response], Any]) -> None:
+        self.client = client
+        self._check = check
+        self._queue: list[tuple[dict[str, Any], bytes | None, asyncio.Future[Any]]] = []
+        self._sender: asyncio.Task[None] | None = None
+        self.channel_id: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._finals: dict[str, asyncio.Future[Final]] = {}
+        self._early: dict[str, Final] = {}  # finals that arrived before their submission's reply
+        self._printers: dict[str, OnOutput] = {}
+        self._early_output: dict[str, list[list[str]]] = {}
+        self._closed = False
+        self.on_close: Callable[[], None] = lambda: None
+        self._cancels: set[asyncio.Task[Any]] = set()
+        self._keeper = asyncio.get_running_loop().create_task(
+            self._keep(), name="eagernb remote link"
+        )
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    async def submit(
+        self, body: dict[str, Any], inputs: bytes | None, on_output: OnOutput | None = None
+    ) -> dict[str, Any]:
+        """Start one execution (``inputs``: its pickled inputs, or None when ``body`` names an
+        uploaded blob); returns its record. It is sent with whatever else is being submitted.
+        """
+        channel = self._channel()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(({**body, "notify": channel} if channel else body, inputs, future))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+        try:
+            execution: dict[str, Any] = await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # Its caller gave up while the request was on its way: cancel what it started.
+            future.add_done_callback(self._cancel_started)
+            raise
+        if channel is not None:
+            self._expect(execution["id"], on_output)
+        return execution
+
+    def _cancel_started(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None or self._closed:
+            return
+        execution_id = future.result()["id"]
+        task = asyncio.get_running_loop().create_task(
+            self.client.post(f"/executions/{execution_id}/cancel")
+        )
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
+
+    async def _send(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+            items: list[dict[str, Any]] = []
+            parts: list[bytes] = []
+            for body, inputs, _ in batch:
+                if inputs is not None:
+                    body = {**body, "inputs": len(parts)}
+                    parts.append(inputs)
+                items.append(body)
+            try:
+                response = await self.client.post(
+                    "/submit",
+                    content=encode({"executions": items}, *parts),
+                    headers={"content-type": "application/octet-stream"},
+                )
+                results = self._check(response)["results"]
+            except BaseException as exc:
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, _, future), result in zip(batch, results, strict=True):
+                if future.done():
+                    continue  # its caller was cancelled; the server still runs it
+                if "execution" in result:
+                    future.set_result(result["execution"])
+                else:
+                    future.set_exception(_refused(result))
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def final(self, execution_id: str) -> asyncio.Future[Final] | None:
+        """A future for the execution's final record, or None: ask the server instead."""
+        if execution_id in self._early:
+            future: asyncio.Future[Final] = asyncio.get_running_loop().create_future()
+            future.set_result(self._early.pop(execution_id))
+            return future
+        return self._finals.get(execution_id)
+
+    def forget(self, execution_id: str) -> None:
+        """Stop listening for ``execution_id`` (its caller stopped waiting)."""
+        self._finals.pop(execution_id, None)
+        self._early.pop(execution_id, None)
+        self._printers.pop(execution_id, None)
+        self._early_output.pop(execution_id, None)
+
+    def _expect(self, execution_id: str, on_output: OnOutput | None) -> None:
+        if on_output is not None:
+            self._printers[execution_id] = on_output
+            early = self._early_output.pop(execution_id, None)
+            if early:
+                on_output(early)
+        listening = self._reader is not None and not self._reader.done()
+        if execution_id not in self._early and listening:
+            self._finals[execution_id] = asyncio.get_running_loop().create_future()
+
+    def _channel(self) -> str | None:
+        """This loop's channel (opened on first use), or None once it broke."""
+        if self._closed:
+            return None
+        if self._reader is None:
+            self.channel_id = secrets.token_hex(16)
+            self._reader = asyncio.get_running_loop().create_task(
+                self._read(self.channel_id), name="eagernb remote channel"
+            )
+        elif self._reader.done():
+            return None
+        return self.channel_id
+
+    async def _read(self, channel_id: str) -> None:
+        buffer = FrameBuffer()
+        try:
+            async with self.client.stream("GET", f"/channels/{channel_id}", timeout=None) as reply:
+                if not reply.is_success:
+                    await reply.aread()
+                    self._check(reply)
+                async for chunk in reply.aiter_raw():
+                    for header, parts in buffer.feed(chunk):
+                        self._on_frame(header, parts)
+            raise ChannelLost("The server ended the notification stream.")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.debug("eagernb: the notification channel broke (%r); polling instead", exc)
+            self._lose(exc)
+
+    def _on_frame(self, header: dict[str, Any], parts: list[bytes | None]) -> None:
+        kind = header.get("type")
+        if kind == "final":
+            execution = header["execution"]
+            final: Final = (execution, parts[0] if parts else None)
+            self._printers.pop(execution["id"], None)
+            future = self._finals.pop(execution["id"], None)
+            if future is None:
+                self._early[execution["id"]] = final
+            elif not future.done():
+                future.set_result(final)
+        elif kind == "output":
+            printer = self._printers.get(header["id"])
+            if printer is not None:
+                printer(header["chunks"])
+            else:
+                self._early_output.setdefault(header["id"], []).extend(header["chunks"])
+
+    def _lose(self, exc: BaseException) -> None:
+        lost = ChannelLost(f"The notification channel broke: {exc!r}.")
+        for future in self._finals.values():
+            if not future.done():
+                future.set_exception(lost)
+        self._finals.clear()
+        self._printers.clear()
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def _keep(self) -> None:
+        try:
+            await asyncio.Event().wait()  # until the loop's run ends and cancels it
+        finally:
+            await self.aclose()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.on_close()
+        current = asyncio.current_task()
+        for task in (self._reader, self._sender, self._keeper, *self._cancels):
+            if task is not None and task is not current and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+        self._lose(RuntimeError("the link was closed"))
+        await self.client.aclose()
+
+
+def _refused(result: dict[str, Any]) -> Exception:
+    from .errors import RemoteRequestError
+
+    status = result.get("status")
+    return RemoteRequestError(
+        f"The control plane answered {status} to the submission: {result.get('error')}",
+        status_code=status if isinstance(status, int) else None,
+    )
