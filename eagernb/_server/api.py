@@ -125,7 +125,13 @@ async def health(request: Request) -> Response:
         "pid": os.getpid(),
     }
     if isinstance(services.engine, WorkerPool):
+        body["engine"] = "embedded"
         body["worker_pids"] = services.engine.pids
+    else:
+        address = getattr(services.engine, "address", None)
+        body["engine"] = "dask" if address else type(services.engine).__name__
+        if address:
+            body["scheduler"] = address
     return JSONResponse(body)
 
 

@@ -99,3 +99,18 @@ def test_more_waiting_eager_parents_than_worker_threads_do_not_starve(
     assert run is not None
     counts = {status.value: n for status, n in run.counts().items() if n}
     assert counts == {"succeeded": parents * 3}  # the parents and their children
+
+
+def test_health_names_the_dask_engine_and_prints_come_back(
+    remote: Remote, cluster: Cluster
+) -> None:
+    from tests.remote.test_modes import shouts
+
+    health = remote._sync().get("/health").json()
+    assert (health["engine"], health["scheduler"]) == ("dask", cluster.address)
+    with eagernb.mode("hybrid"):
+        assert asyncio.run(shouts(x=1)) == 3
+    run = eagernb.last_run()
+    assert run is not None
+    printed = sorted((r.name, run.output_of(r.id)) for _, r in run.walk() if r.name == "shout")
+    assert printed == [("shout", "shouting 1\nwarning 1\n"), ("shout", "shouting 2\nwarning 2\n")]

@@ -26,6 +26,7 @@ def test_health_says_who_answers(server: Server) -> None:
     assert health["python"] == platform.python_version()
     assert health["cloudpickle"] == cloudpickle.__version__
     assert health["workers"] == 2
+    assert health["engine"] == "embedded"
     assert health["pid"] == server.pid
     assert len(health["worker_pids"]) == 2
     assert server.pid not in health["worker_pids"]
