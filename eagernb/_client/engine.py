@@ -59,26 +59,40 @@ class RemoteEngine:
             registering = self._versions[entity] = asyncio.ensure_future(remote.aregister(entity))
         version = await asyncio.shield(registering)
         run, record_id = call.run, call.record_id
+        started = False
 
-        def printed(chunks: list[list[str]]) -> None:
-            for stream, text in chunks:
-                run.emit(ExecutionOutput(run.id, record_id, stream, text))
+        def start() -> None:
+            nonlocal started
+            if not started:
+                started = True
+                call.started()
+
+        def heard(frame: dict[str, Any]) -> None:
+            if frame["type"] == "started":
+                start()  # a worker took it: until then it shows queued, as on the server
+            elif frame["type"] == "output":
+                for stream, text in frame["chunks"]:
+                    run.emit(ExecutionOutput(run.id, record_id, stream, text))
 
         execution = await remote.aexecute(
-            entity, call.inputs, version=version, parent_id=self.parent_id, on_output=printed
+            entity, call.inputs, version=version, parent_id=self.parent_id, listener=heard
         )
-        self.execution_ids[call.record_id] = execution.id
-        call.run.emit(
-            ExecutionLinked(call.run.id, call.record_id, remote.endpoint, execution.id, version)
-        )
-        call.started()  # submitted: from here the server holds it (queued or running there)
+        self.execution_ids[record_id] = execution.id
+        run.emit(ExecutionLinked(run.id, record_id, remote.endpoint, execution.id, version))
+        if not remote.watching(execution.id):
+            start()  # no channel to say when it starts: count it running from its submission
         try:
             if self.whole_run and is_root:
                 await self._follow(call, execution.id)
-            return await remote.await_output(execution.id)
+            value = await remote.await_output(execution.id)
         except asyncio.CancelledError:
             await asyncio.shield(remote.acancel(execution.id))
             raise
+        except BaseException:
+            start()  # its start was not heard (the channel broke): it ran, and failed
+            raise
+        start()
+        return value
 
     async def _follow(self, call: Call, execution_id: str) -> None:
         """Mirror the remote run's descendants as local records until it is final."""

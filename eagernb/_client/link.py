@@ -25,14 +25,15 @@ import httpx
 
 from .._engines.frames import FrameBuffer, encode
 
-__all__ = ["ChannelLost", "Final", "Link", "OnOutput"]
+__all__ = ["ChannelLost", "Final", "Link", "Listener"]
 
 _log = logging.getLogger("eagernb.client")
 _BATCH = 500  # submissions per request at most
 
 Final = tuple[dict[str, Any], bytes | None]
 """An execution's final record and its output (or pickled exception) when sent inline."""
-OnOutput = Callable[[list[list[str]]], None]
+Listener = Callable[[dict[str, Any]], None]
+"""Called with each ``started`` and ``output`` frame of one execution (its header)."""
 
 
 class ChannelLost(Exception):
@@ -51,8 +52,8 @@ class Link:
         self._reader: asyncio.Task[None] | None = None
         self._finals: dict[str, asyncio.Future[Final]] = {}
         self._early: dict[str, Final] = {}  # finals that arrived before their submission's reply
-        self._printers: dict[str, OnOutput] = {}
-        self._early_output: dict[str, list[list[str]]] = {}
+        self._listeners: dict[str, Listener] = {}
+        self._early_frames: dict[str, list[dict[str, Any]]] = {}
         self._closed = False
         self.on_close: Callable[[], None] = lambda: None
         self._cancels: set[asyncio.Task[Any]] = set()
@@ -63,7 +64,7 @@ class Link:
     # -- submitting ---------------------------------------------------------------------------
 
     async def submit(
-        self, body: dict[str, Any], inputs: bytes | None, on_output: OnOutput | None = None
+        self, body: dict[str, Any], inputs: bytes | None, listener: Listener | None = None
     ) -> dict[str, Any]:
         """Start one execution (``inputs``: its pickled inputs, or None when ``body`` names an
         uploaded blob); returns its record. It is sent with whatever else is being submitted.
@@ -80,7 +81,7 @@ class Link:
             future.add_done_callback(self._cancel_started)
             raise
         if channel is not None:
-            self._expect(execution["id"], on_output)
+            self._expect(execution["id"], listener)
         return execution
 
     def _cancel_started(self, future: asyncio.Future[Any]) -> None:
@@ -139,15 +140,19 @@ class Link:
         """Stop listening for ``execution_id`` (its caller stopped waiting)."""
         self._finals.pop(execution_id, None)
         self._early.pop(execution_id, None)
-        self._printers.pop(execution_id, None)
-        self._early_output.pop(execution_id, None)
+        self._listeners.pop(execution_id, None)
+        self._early_frames.pop(execution_id, None)
 
-    def _expect(self, execution_id: str, on_output: OnOutput | None) -> None:
-        if on_output is not None:
-            self._printers[execution_id] = on_output
-            early = self._early_output.pop(execution_id, None)
-            if early:
-                on_output(early)
+    def watching(self, execution_id: str) -> bool:
+        """Whether the channel will say when ``execution_id`` starts and ends."""
+        return execution_id in self._finals or execution_id in self._early
+
+    def _expect(self, execution_id: str, listener: Listener | None) -> None:
+        early = self._early_frames.pop(execution_id, ())
+        if listener is not None:
+            self._listeners[execution_id] = listener
+            for header in early:
+                listener(header)
         listening = self._reader is not None and not self._reader.done()
         if execution_id not in self._early and listening:
             self._finals[execution_id] = asyncio.get_running_loop().create_future()
@@ -187,18 +192,18 @@ class Link:
         if kind == "final":
             execution = header["execution"]
             final: Final = (execution, parts[0] if parts else None)
-            self._printers.pop(execution["id"], None)
+            self._listeners.pop(execution["id"], None)
             future = self._finals.pop(execution["id"], None)
             if future is None:
                 self._early[execution["id"]] = final
             elif not future.done():
                 future.set_result(final)
-        elif kind == "output":
-            printer = self._printers.get(header["id"])
-            if printer is not None:
-                printer(header["chunks"])
+        elif kind in ("output", "started"):
+            listener = self._listeners.get(header["id"])
+            if listener is not None:
+                listener(header)
             else:
-                self._early_output.setdefault(header["id"], []).extend(header["chunks"])
+                self._early_frames.setdefault(header["id"], []).append(header)
 
     def _lose(self, exc: BaseException) -> None:
         lost = ChannelLost(f"The notification channel broke: {exc!r}.")
@@ -206,7 +211,7 @@ class Link:
             if not future.done():
                 future.set_exception(lost)
         self._finals.clear()
-        self._printers.clear()
+        self._listeners.clear()
 
     # -- closing ------------------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ from .._engines.payload import (
 )
 from .auth import BearerAuth
 from .errors import RemoteRequestError, rebuild_exception
-from .link import ChannelLost, Link, OnOutput
+from .link import ChannelLost, Link, Listener
 
 __all__ = ["Execution", "Remote"]
 
@@ -428,10 +428,12 @@ class Remote:
         parent_id: str | None = None,
         retries: int = 0,
         timeout: float | None = None,
-        on_output: OnOutput | None = None,
+        listener: Listener | None = None,
     ) -> Execution:
-        """Start an execution (see ``execute``); ``on_output`` gets what it prints, as
-        ``[[stream, text], ...]``, while ``await_output`` waits for it."""
+        """Start an execution (see ``execute``). ``listener`` hears when it starts
+        (``{"type": "started"}``) and what it prints (``{"type": "output", "chunks":
+        [[stream, text], ...]}``) while ``await_output`` waits for it; ``watching`` says
+        whether it will."""
         project, domain = project or self.default_project, domain or self.default_domain
         values = dict(inputs or {})
         if isinstance(entity, Entity):
@@ -450,7 +452,11 @@ class Remote:
             inline = None
         else:
             del body["inputs_sha"]
-        return Execution(await self._link().submit(body, inline, on_output), self)
+        return Execution(await self._link().submit(body, inline, listener), self)
+
+    def watching(self, execution_id: str) -> bool:
+        """Whether this loop's notification channel will report on ``execution_id``."""
+        return self._link().watching(execution_id)
 
     def fetch(self, execution_id: str) -> Execution:
         return Execution(self._check(self._sync().get(f"/executions/{execution_id}")), self)

@@ -349,8 +349,12 @@ class Dispatcher:
         if attempt == 1:
             changes["started_at"] = now
         advanced = self._store.advance(execution_id, "started", now, **changes)
-        if advanced is not None:  # else it was cancelled while its start was on the way
-            self._hub.publish(advanced[1])
+        if advanced is None:
+            return  # it was cancelled while its start was on the way
+        self._hub.publish(advanced[1])
+        channel = self._notify.get(execution_id)
+        if channel is not None:
+            self.channels.send(channel, {"type": "started", "id": execution_id, "time": now})
 
     async def _error_of(self, result: JobResult) -> dict[str, Any]:
         error = dict(result.error or {})

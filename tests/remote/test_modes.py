@@ -273,3 +273,52 @@ def test_children_still_finish_when_the_notification_channel_breaks(
     with eagernb.mode("hybrid"):
         assert asyncio.run(seed.eager_workflow_with_for_loop(x=4)) == 20
         assert asyncio.run(catches_by_type(x=7)) == "7 unlucky True"
+
+
+def test_a_hybrid_child_shows_queued_until_a_worker_takes_it(
+    remote: Remote, server: Server, tmp_path: Path
+) -> None:
+    import threading
+
+    from eagernb._core.events import ExecutionLinked, ExecutionStarted
+    from tests.server.conftest import occupy_workers, release_workers
+
+    busy = occupy_workers(server, tmp_path)  # both workers: the child must wait on the server
+    linked: list[ExecutionLinked] = []
+    started: list[ExecutionStarted] = []
+    seen = threading.Event()
+
+    def listen(event: object) -> None:
+        if isinstance(event, ExecutionLinked):
+            linked.append(event)
+            seen.set()
+        elif isinstance(event, ExecutionStarted):
+            started.append(event)
+
+    unsubscribe = eagernb.events.subscribe(listen)
+    results: list[int] = []
+
+    def run() -> None:
+        with eagernb.mode("hybrid"):
+            results.append(asyncio.run(seed.simple_eager_workflow(x=1)))
+
+    try:
+        runner = threading.Thread(target=run)
+        runner.start()
+        assert seen.wait(60)
+        child = linked[0]
+        on_server = remote.fetch(child.execution_id)
+        assert on_server.status == "queued"
+        # The local row says the same: no ExecutionStarted for it yet.
+        assert [e.id for e in started if e.id == child.id] == []
+        release_workers(server, busy)
+        busy = []
+        runner.join(60)
+    finally:
+        unsubscribe()
+        if busy:  # the test failed before it freed the workers: free them for the next ones
+            release_workers(server, busy)
+    assert results == [4]
+    child_started = [e for e in started if e.id == child.id]
+    assert len(child_started) == 1
+    assert child_started[0].time >= remote.fetch(child.execution_id).data["started_at"] - 1.0
