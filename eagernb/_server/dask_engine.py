@@ -31,7 +31,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from .dask_worker import STARTED_TOPIC, run_job, stop_job
+from .dask_worker import STARTED_TOPIC, run_job, stop_job, stop_jobs
 from .engine import Job, JobResult
 from .errors import describe_resources, failure, unsatisfiable, worker_lost
 
@@ -104,6 +104,23 @@ class DaskEngine:
             if futures:
                 await client.cancel(futures, force=True)
         await client.close()
+
+    async def abandon(self, attempts: list[tuple[str, int]]) -> None:
+        """Stop jobs a previous server left on the cluster: cancel their keys and kill their
+        processes on every worker (a key never started is kept from starting)."""
+        client = self._client
+        if client is None or not attempts:
+            return
+        from distributed import Future
+
+        keys = [f"eagernb-{execution_id}-{attempt}" for execution_id, attempt in attempts]
+        with contextlib.suppress(Exception):
+            await client.cancel([Future(key, client) for key in keys], force=True)
+        try:
+            stopping = client.run(stop_jobs, keys, on_error="ignore")
+            await asyncio.wait_for(stopping, 30)
+        except Exception as exc:  # a worker is gone or does not answer: say so, go on
+            _log.warning("eagernb: could not stop jobs a previous server left on Dask: %r", exc)
 
     # -- running a job ----------------------------------------------------------------------
 

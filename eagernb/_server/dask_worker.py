@@ -28,7 +28,7 @@ from typing import IO
 
 from .._engines.frames import Frame, encode, read_frame_sync
 
-__all__ = ["STARTED_TOPIC", "run_job", "stop_job"]
+__all__ = ["STARTED_TOPIC", "run_job", "stop_job", "stop_jobs"]
 
 STARTED_TOPIC = "eagernb-started"
 _STOPPED_KEPT = 10_000
@@ -123,3 +123,8 @@ def stop_job(key: str) -> bool:
             return False
     runner.proc.kill()
     return True
+
+
+def stop_jobs(keys: list[str]) -> list[str]:
+    """``stop_job`` for each key; returns the keys whose processes were running here."""
+    return [key for key in keys if stop_job(key)]

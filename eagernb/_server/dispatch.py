@@ -94,14 +94,21 @@ class Dispatcher:
     async def start(self) -> None:
         """Settle what a previous server left unfinished, then start taking work."""
         now = time()
+        left: dict[int, tuple[Lane, list[tuple[str, int]]]] = {}
         for execution in self._store.unfinished():
             never_started = execution["status"] == "queued" and execution["attempts"] == 0
             if never_started and execution["parent_id"] is None:
                 self._lane(execution).queue.put_nowait(execution["id"])  # self-contained
-            else:
-                message = NEVER_STARTED if never_started else RESTARTED
-                error = failure("eagernb.ServerRestartedError", message)
-                self._finish(execution["id"], "failed", now, error)
+                continue
+            message = NEVER_STARTED if never_started else RESTARTED
+            error = failure("eagernb.ServerRestartedError", message)
+            self._finish(execution["id"], "failed", now, error)
+            if execution["status"] == "running":
+                lane = self._lane(execution)
+                attempt = (execution["id"], execution["attempts"])
+                left.setdefault(id(lane), (lane, []))[1].append(attempt)
+        for lane, attempts in left.values():  # they may still run on a cluster: stop them
+            await lane.engine.abandon(attempts)
         self._consumers = [
             asyncio.create_task(self._consume(lane))
             for lane in self._lanes

@@ -68,3 +68,8 @@ class WorkerEngine(Protocol):
     async def aclose(self) -> None:
         """Stop every worker; jobs still running are lost."""
         ...
+
+    async def abandon(self, attempts: list[tuple[str, int]]) -> None:
+        """Stop these attempts (execution id, attempt) if they still run anywhere: a server
+        that stopped without ending them left them, and they are recorded failed now."""
+        ...

@@ -134,6 +134,9 @@ class WorkerPool:
             ok=False, error=reply.get("error"), exception=parts[1] if len(parts) > 1 else None
         )
 
+    async def abandon(self, attempts: list[tuple[str, int]]) -> None:
+        """Nothing to do: a worker exits as soon as the server that started it is gone."""
+
     async def aclose(self) -> None:
         """Stop every worker: close its stdin (it exits at once), then kill stragglers."""
         self._closed = True

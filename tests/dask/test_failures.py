@@ -262,3 +262,27 @@ def test_a_request_no_worker_can_satisfy_fails_at_once(
     assert named in error["message"]
     assert "GPU=1" in error["message"]  # what the workers offer
     assert "--resources" in error["message"]
+
+
+def test_a_restarted_server_stops_the_jobs_its_predecessor_left_on_dask(
+    cluster: Cluster, tmp_path: Path, fifo: Path
+) -> None:
+    args = ["--engine", "dask", "--scheduler", cluster.address]
+    data = tmp_path / "data"
+    first = Server(data, workers=2, args=args)
+    try:
+        execution = first.start(blocker, fifo=str(fifo))
+        job_pid = int(read_fifo(fifo).split()[0])
+        _wait_started(first, execution["id"])
+    finally:
+        first.kill()  # gone without a word: its job goes on running on the cluster
+    assert not wait_exit(job_pid, timeout=0.5), "the job should outlive a killed server"
+    second = Server(data, workers=2, args=args)
+    try:
+        final = second.wait(execution["id"])
+        assert final["status"] == "failed"
+        assert final["error"]["type_name"] == "eagernb.ServerRestartedError"
+        assert wait_exit(job_pid), f"the job's process {job_pid} still runs on the cluster"
+        assert _running_jobs(cluster) == []
+    finally:
+        second.stop()
