@@ -342,24 +342,28 @@ async def submit_batch(request: Request) -> Response:
             '{"executions": [...]} and whose parts are the inputs.',
         ) from None
     results: list[dict[str, Any]] = []
-    for item in items:
-        try:
-            if not isinstance(item, dict):
-                raise RequestError(400, f"Each execution must be a JSON object, not {item!r}.")
-            index = item.get("inputs")
-            inputs = None
-            if index is not None:
-                if (
-                    not isinstance(index, int)
-                    or not 0 <= index < len(parts)
-                    or parts[index] is None
-                ):
-                    raise RequestError(400, f"Field 'inputs' must index a part, not {index!r}.")
-                inputs = parts[index]
-            results.append({"execution": _submit(request, services, item, inputs)})
-        except RequestError as exc:
-            results.append({"status": exc.status, "error": exc.message})
+    with services.store.transaction():  # one commit for the batch
+        for item in items:
+            results.append(_submit_item(request, services, item, parts))
     return JSONResponse({"results": results}, status_code=200)
+
+
+def _submit_item(
+    request: Request, services: Services, item: Any, parts: list[bytes | None]
+) -> dict[str, Any]:
+    """One item of a batch: ``{"execution": ...}``, or ``{"status", "error"}`` if refused."""
+    try:
+        if not isinstance(item, dict):
+            raise RequestError(400, f"Each execution must be a JSON object, not {item!r}.")
+        index = item.get("inputs")
+        inputs = None
+        if index is not None:
+            if not isinstance(index, int) or not 0 <= index < len(parts) or parts[index] is None:
+                raise RequestError(400, f"Field 'inputs' must index a part, not {index!r}.")
+            inputs = parts[index]
+        return {"execution": _submit(request, services, item, inputs)}
+    except RequestError as exc:
+        return {"status": exc.status, "error": exc.message}
 
 
 async def execution(request: Request) -> Response:

@@ -289,8 +289,17 @@ class Dispatcher:
                     self._credentials.revoke_job_tokens(execution_id)
             if result.ok:
                 output = result.output or b""
+                if execution["kind"] == "task" and len(output) <= _INLINE:
+                    # A task has no children of its own: store its output and end it at once.
+                    with self._store.transaction():
+                        output_sha = self._blobs.put(output)
+                        self._finish(
+                            execution_id, "succeeded", time(), None, inline=output,
+                            output_sha=output_sha,
+                        )  # fmt: skip
+                    return
                 output_sha = await self._blobs.put_async(output)
-                if execution["kind"] != "task":  # a task has no children of its own
+                if execution["kind"] != "task":
                     await self._end_descendants(
                         execution_id,
                         f"{owner(execution)} ({execution_id}) returned without awaiting it.",

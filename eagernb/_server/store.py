@@ -7,9 +7,10 @@ calls are made from the server's event loop thread; WAL mode keeps them quick.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,9 +123,37 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._depth = 0
+        self._entities: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
 
     def close(self) -> None:
         self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for what the block does (nested blocks: a savepoint each), so
+        a batch of changes costs one commit."""
+        if self._db.in_transaction:
+            self._depth += 1
+            name = f"s{self._depth}"
+            self._db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self._db.execute(f"ROLLBACK TO {name}")
+                self._db.execute(f"RELEASE {name}")
+                raise
+            finally:
+                self._depth -= 1
+            self._db.execute(f"RELEASE {name}")
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     # -- small blobs (see blobs.SmallBlobs) ---------------------------------------------------
 
@@ -153,13 +182,21 @@ class Store:
         self, project: str, domain: str, name: str, version: str | None = None
     ) -> dict[str, Any] | None:
         """That version, or the latest registered one when ``version`` is None."""
+        key = (project, domain, name, version)
+        if version is not None and key in self._entities:
+            return dict(self._entities[key])  # a registered version never changes
         where, args = _where({"project": project, "domain": domain, "name": name})
         if version is not None:
             where, args = where + " AND version = ?", [*args, version]
         row = self._db.execute(
             f"SELECT * FROM entities {where} ORDER BY created_at DESC, rowid DESC LIMIT 1", args
         ).fetchone()
-        return None if row is None else entity_json(row)
+        if row is None:
+            return None
+        found = entity_json(row)
+        if version is not None:
+            self._entities[key] = found
+        return dict(found)
 
     def entities(
         self, limit: int = 100, projects: Collection[str] | None = None, **filters: str | None
@@ -178,8 +215,7 @@ class Store:
         self, row: dict[str, Any], now: float
     ) -> tuple[dict[str, Any], StoredEvent]:
         """Insert a queued execution and its ``queued`` event."""
-        self._db.execute("BEGIN")
-        try:
+        with self.transaction():
             self._db.execute(
                 "INSERT INTO executions (id, root_id, parent_id, project, domain, name, version, "
                 "kind, status, max_retries, timeout, inputs_sha, created_at) "
@@ -190,12 +226,7 @@ class Store:
                     row["inputs_sha"], now,
                 ),
             )  # fmt: skip
-            result = self._event(row["id"], "queued", now)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return result
+            return self._event(row["id"], "queued", now)
 
     def transition(
         self, execution_id: str, type_: str, now: float, **changes: Any
@@ -220,21 +251,14 @@ class Store:
             raise ValueError(f"Cannot update execution columns {sorted(unknown)}.")
         columns = ", ".join(f"{k} = ?" for k in changes) or "status = status"
         guard = " AND status IN ('queued', 'running')" if unfinished else ""
-        self._db.execute("BEGIN")
-        try:
+        with self.transaction():
             cursor = self._db.execute(
                 f"UPDATE executions SET {columns} WHERE id = ?{guard}",
                 [*changes.values(), execution_id],
             )
             if cursor.rowcount == 0:
-                self._db.execute("ROLLBACK")
-                return None
-            result = self._event(execution_id, type_, now)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return result
+                return None  # nothing changed: the transaction has nothing to undo
+            return self._event(execution_id, type_, now)
 
     def _event(
         self, execution_id: str, type_: str, now: float
