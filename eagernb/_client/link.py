@@ -1,12 +1,13 @@
 """A ``Remote``'s connection on one event loop: its HTTP client, batched submissions and
 one notification channel.
 
-Children launched together (``asyncio.gather``) are submitted in one request: a
-submission waits only while the previous request is on its way, so one child alone goes
-at once. Every submission names this loop's channel, a stream on which the server says
-when each child prints and ends, with a small output inline. One stream replaces a long
-poll and a download per child. If the stream breaks, waiting falls back to asking for each
-execution, so nothing is lost.
+Two long-lived requests carry a loop's children: the *channel* (a stream from the server
+saying when each child was accepted, started, printed and ended, with small outputs
+inline) and the *uplink* (a streamed request body on which submissions go up as frames,
+those launched together, e.g. by ``asyncio.gather``, in one frame). A child then costs a
+few frames on connections already open instead of several HTTP requests. Without an
+uplink (an older server, or it broke), batches go up as ``POST /submit`` requests; if
+the channel breaks, waiting falls back to asking for each execution, so nothing is lost.
 
 The link lives as long as its loop: a keeper task closes the HTTP client when the loop's
 ``asyncio.run`` ends (which cancels the tasks still pending), so no sockets are left open.
@@ -18,12 +19,13 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
 from .._engines.frames import FrameBuffer, encode
+from .errors import RemoteRequestError
 
 __all__ = ["ChannelLost", "Final", "Link", "Listener"]
 
@@ -36,6 +38,10 @@ Listener = Callable[[dict[str, Any]], None]
 """Called with each ``started`` and ``output`` frame of one execution (its header)."""
 
 
+_Submission = tuple[dict[str, Any], bytes | None, "asyncio.Future[Any]"]
+"""A submission's request body, its inline inputs, and the future of its record."""
+
+
 class ChannelLost(Exception):
     """The notification stream broke: ask the server for the execution instead."""
 
@@ -46,7 +52,7 @@ class Link:
     def __init__(self, client: httpx.AsyncClient, check: Callable[[httpx.Response], Any]) -> None:
         self.client = client
         self._check = check
-        self._queue: list[tuple[dict[str, Any], bytes | None, asyncio.Future[Any]]] = []
+        self._queue: list[_Submission] = []
         self._sender: asyncio.Task[None] | None = None
         self.channel_id: str | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -54,6 +60,10 @@ class Link:
         self._early: dict[str, Final] = {}  # finals that arrived before their submission's reply
         self._listeners: dict[str, Listener] = {}
         self._early_frames: dict[str, list[dict[str, Any]]] = {}
+        self._uplink: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._uplink_task: asyncio.Task[None] | None = None
+        self._accepting: dict[int, list[_Submission]] = {}  # uplinked, not confirmed yet
+        self._tag = 0
         self._closed = False
         self.on_close: Callable[[], None] = lambda: None
         self._cancels: set[asyncio.Task[Any]] = set()
@@ -71,9 +81,10 @@ class Link:
         """
         channel = self._channel()
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # The key makes sending it again (after a connection broke) start it only once.
+        body = {**body, "key": secrets.token_hex(12)}
         self._queue.append(({**body, "notify": channel} if channel else body, inputs, future))
-        if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+        self._kick()
         try:
             execution: dict[str, Any] = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -83,6 +94,10 @@ class Link:
         if channel is not None:
             self._expect(execution["id"], listener)
         return execution
+
+    def _kick(self) -> None:
+        if self._queue and (self._sender is None or self._sender.done()):
+            self._sender = asyncio.get_running_loop().create_task(self._send())
 
     def _cancel_started(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None or self._closed:
@@ -104,6 +119,11 @@ class Link:
                     body = {**body, "inputs": len(parts)}
                     parts.append(inputs)
                 items.append(body)
+            if self._uplink_open():
+                self._tag += 1
+                self._accepting[self._tag] = batch
+                self._uplink.put_nowait(encode({"tag": self._tag, "executions": items}, *parts))
+                continue
             try:
                 response = await self.client.post(
                     "/submit",
@@ -118,13 +138,48 @@ class Link:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 continue
-            for (_, _, future), result in zip(batch, results, strict=True):
-                if future.done():
-                    continue  # its caller was cancelled; the server still runs it
-                if "execution" in result:
-                    future.set_result(result["execution"])
-                else:
-                    future.set_exception(_refused(result))
+            _settle([future for _, _, future in batch], results)
+
+    def _uplink_open(self) -> bool:
+        if self._closed or self._reader is None or self._reader.done():
+            return False
+        if self._uplink_task is None:
+            self._uplink_task = asyncio.get_running_loop().create_task(
+                self._upload(str(self.channel_id)), name="eagernb remote uplink"
+            )
+        return not self._uplink_task.done()
+
+    async def _upload(self, channel_id: str) -> None:
+        async def frames() -> AsyncIterator[bytes]:
+            while (frame := await self._uplink.get()) is not None:
+                yield frame
+
+        try:
+            response = await self.client.post(
+                f"/uplink/{channel_id}",
+                content=frames(),
+                headers={"content-type": "application/octet-stream"},
+                timeout=None,
+            )
+            self._check(response)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            _log.debug("eagernb: the uplink broke (%r); submitting by request instead", exc)
+        self._resend_unconfirmed()
+
+    def _resend_unconfirmed(self) -> None:
+        """Send again, by request, what went up the uplink unconfirmed (their keys make the
+        server start each one once)."""
+        waiting = [
+            ({k: v for k, v in body.items() if k != "notify"}, inputs, future)
+            for batch in self._accepting.values()
+            for body, inputs, future in batch
+        ]
+        self._accepting.clear()
+        if waiting and not self._closed:
+            self._queue[:0] = waiting
+            self._kick()
 
     # -- waiting ------------------------------------------------------------------------------
 
@@ -189,7 +244,10 @@ class Link:
 
     def _on_frame(self, header: dict[str, Any], parts: list[bytes | None]) -> None:
         kind = header.get("type")
-        if kind == "final":
+        if kind == "submitted":
+            batch = self._accepting.pop(header["tag"], [])
+            _settle([future for _, _, future in batch], header["results"])
+        elif kind == "final":
             execution = header["execution"]
             final: Final = (execution, parts[0] if parts else None)
             self._listeners.pop(execution["id"], None)
@@ -206,6 +264,9 @@ class Link:
                 self._early_frames.setdefault(header["id"], []).append(header)
 
     def _lose(self, exc: BaseException) -> None:
+        if self._uplink_task is not None:
+            self._uplink.put_nowait(None)  # end the upload: new batches go by request
+        self._resend_unconfirmed()
         lost = ChannelLost(f"The notification channel broke: {exc!r}.")
         for future in self._finals.values():
             if not future.done():
@@ -231,7 +292,8 @@ class Link:
         self._closed = True
         self.on_close()
         current = asyncio.current_task()
-        for task in (self._reader, self._sender, self._keeper, *self._cancels):
+        self._uplink.put_nowait(None)
+        for task in (self._uplink_task, self._reader, self._sender, self._keeper, *self._cancels):
             if task is not None and task is not current and not task.done():
                 task.cancel()
                 with contextlib.suppress(BaseException):
@@ -240,9 +302,18 @@ class Link:
         await self.client.aclose()
 
 
-def _refused(result: dict[str, Any]) -> Exception:
-    from .errors import RemoteRequestError
+def _settle(futures: list[asyncio.Future[Any]], results: list[dict[str, Any]]) -> None:
+    """Give each submission its execution record, or the reason the server refused it."""
+    for future, result in zip(futures, results, strict=True):
+        if future.done():
+            continue  # its caller was cancelled; the server still runs it
+        if "execution" in result:
+            future.set_result(result["execution"])
+        else:
+            future.set_exception(_refused(result))
 
+
+def _refused(result: dict[str, Any]) -> Exception:
     status = result.get("status")
     return RemoteRequestError(
         f"The control plane answered {status} to the submission: {result.get('error')}",

@@ -18,11 +18,11 @@ from time import time
 from typing import Any
 
 import cloudpickle
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from .._engines.frames import decode
+from .._engines.frames import FrameBuffer, decode
 from .auth import allow, authenticate, issue_token
 from .blobs import BlobStore
 from .credentials import TOKEN_LIFETIME, Credentials, Grant
@@ -290,6 +290,9 @@ def _submit(
         timeout = float(number(timeout, "Field 'timeout'", low=0))
         if timeout <= 0:
             raise RequestError(400, "Field 'timeout' must be a positive number of seconds or null.")
+    key = body.get("key")
+    if key is not None and not (isinstance(key, str) and 8 <= len(key) <= 64):
+        raise RequestError(400, f"Field 'key' must be a string of 8 to 64 characters, not {key!r}.")
     notify = body.get("notify")
     if notify is not None and not (isinstance(notify, str) and _CHANNEL.match(notify)):
         raise RequestError(
@@ -312,7 +315,7 @@ def _submit(
             )
     return services.dispatcher.submit(
         found, inputs_sha=inputs_sha, parent_id=parent_id, retries=retries, timeout=timeout,
-        inputs=inputs, notify=notify,
+        inputs=inputs, notify=notify, key=key,
     )  # fmt: skip
 
 
@@ -393,6 +396,35 @@ async def cancel(request: Request) -> Response:
     return JSONResponse(_execution(request, execution_id))
 
 
+async def uplink(request: Request) -> Response:
+    """Submissions streamed up as frames (each like a ``POST /submit`` body, plus a
+    ``"tag"``) for as long as the client keeps the request open; each frame is answered on
+    the channel named in the URL with ``{"type": "submitted", "tag", "results"}``."""
+    services = _services(request)
+    channel_id = request.path_params["id"]
+    if not _CHANNEL.match(channel_id):
+        raise RequestError(400, f"A channel is named by 16 to 64 hex digits, not {channel_id!r}.")
+    channels = services.dispatcher.channels
+    channels.open(channel_id)
+    limit = services.max_blob_bytes + (1 << 20)
+    buffer = FrameBuffer()
+    try:
+        async for chunk in request.stream():
+            for header, parts in buffer.feed(chunk):
+                items = header.get("executions")
+                if not isinstance(items, list):
+                    raise RequestError(400, 'Each frame must list {"executions": [...]}.')
+                with services.store.transaction():  # one commit for the batch
+                    results = [_submit_item(request, services, item, parts) for item in items]
+                reply = {"type": "submitted", "tag": header.get("tag"), "results": results}
+                channels.send(channel_id, reply)
+            if buffer.pending > limit:
+                raise RequestError(413, _too_big(buffer.pending, limit, at_least=True))
+    except ClientDisconnect:
+        pass  # the client closed its uplink: nothing was left half-submitted
+    return Response(status_code=204)
+
+
 async def outputs(request: Request) -> Response:
     """What the execution and its descendants printed, in order."""
     services = _services(request)
@@ -442,6 +474,7 @@ def routes() -> list[Route]:
         ("/entities/{project}/{domain}/{name}/{version}", entity, ["GET"]),
         ("/executions", executions, ["GET", "POST"]),
         ("/submit", submit_batch, ["POST"]),
+        ("/uplink/{id}", uplink, ["POST"]),
         ("/channels/{id}", channel, ["GET"]),
         ("/executions/{id}/outputs", outputs, ["GET"]),
         ("/executions/{id}", execution, ["GET"]),

@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from time import time
 from typing import Any
@@ -42,6 +43,7 @@ from .store import FINAL, Store
 __all__ = ["Dispatcher", "Lane"]
 
 _log = logging.getLogger("eagernb.server")
+_KEYS_KEPT = 100_000  # submission keys remembered, to start a resent submission once
 _INLINE = 1 << 20  # outputs and exceptions up to this size travel with the final record
 
 
@@ -88,6 +90,7 @@ class Dispatcher:
         self._cancel_reasons: dict[str, str] = {}
         self._inputs: dict[str, bytes] = {}  # inputs that came with the submission, until used
         self._notify: dict[str, str] = {}  # the channel told when the execution ends
+        self._keys: OrderedDict[str, str] = OrderedDict()  # submission key -> execution id
         self._consumers: list[asyncio.Task[None]] = []
         self._closing = False
 
@@ -141,12 +144,19 @@ class Dispatcher:
         timeout: float | None,
         inputs: bytes | None = None,
         notify: str | None = None,
+        key: str | None = None,
     ) -> dict[str, Any]:
         """Queue a new execution of ``entity`` and return it.
 
         ``inputs``: the bytes of blob ``inputs_sha``, when the caller has them at hand.
         ``notify``: a channel (see ``channels``) told when the execution prints or ends.
+        ``key``: the client's name for this submission; the same key again (a client sending
+        again what a broken connection may have delivered) returns the same execution.
         """
+        if key is not None and key in self._keys:
+            known = self._store.execution(self._keys[key])
+            if known is not None:
+                return known
         execution_id = secrets.token_hex(10)
         root_id = execution_id
         if parent_id is not None:
@@ -171,6 +181,10 @@ class Dispatcher:
             "retries": retries, "timeout": timeout, "inputs_sha": inputs_sha,
         }  # fmt: skip
         execution, event = self._store.create_execution(row, time())
+        if key is not None:
+            self._keys[key] = execution_id
+            while len(self._keys) > _KEYS_KEPT:
+                self._keys.popitem(last=False)
         if inputs is not None:
             self._inputs[execution_id] = inputs
         if notify is not None:

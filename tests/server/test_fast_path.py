@@ -108,3 +108,61 @@ def test_bad_batches_and_channel_names_are_refused(server: Server) -> None:
     wrong = server.http.get("/channels/xyz")
     assert wrong.status_code == 400
     assert "16 to 64 hex digits" in wrong.json()["error"]
+
+
+def _item(server: Server, **extra: Any) -> dict[str, Any]:
+    registered = server.register(add_one)
+    return {
+        "project": registered["project"], "domain": registered["domain"], "name": "add_one",
+        "version": registered["version"], "inputs": 0, **extra,
+    }  # fmt: skip
+
+
+def test_a_submission_sent_again_with_its_key_starts_once(server: Server) -> None:
+    item = _item(server, key="resent-" + secrets.token_hex(4))
+    listed = {"name": "add_one", "limit": 1000}
+    before = len(server.ok(server.http.get("/executions", params=listed)))
+    ids = []
+    for _ in range(2):
+        response = server.http.post(
+            "/submit", content=encode({"executions": [item]}, dump_value({"x": 1}))
+        )
+        ids.append(response.json()["results"][0]["execution"]["id"])
+    assert ids[0] == ids[1]
+    assert server.output(server.wait(ids[0])) == 2
+    assert len(server.ok(server.http.get("/executions", params=listed))) == before + 1
+
+
+def test_submissions_streamed_up_the_uplink_are_answered_on_the_channel(server: Server) -> None:
+    import queue
+    import threading
+
+    channel = secrets.token_hex(16)
+    frames: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+
+    def body() -> Any:
+        while (frame := frames.get()) is not None:
+            yield frame
+
+    replies: list[int] = []
+    upload = threading.Thread(
+        target=lambda: replies.append(
+            server.http.post(f"/uplink/{channel}", content=body(), timeout=60).status_code
+        )
+    )
+    upload.start()
+    try:
+        for tag, x in ((1, 10), (2, 20)):
+            item = _item(server, notify=channel)
+            frames.put(encode({"tag": tag, "executions": [item]}, dump_value({"x": x})))
+        got = _frames(server, channel, until=2)
+    finally:
+        frames.put(None)
+        upload.join(60)
+    assert replies == [204]
+    submitted = {
+        h["tag"]: h["results"][0]["execution"]["id"] for h, _ in got if h["type"] == "submitted"
+    }
+    assert sorted(submitted) == [1, 2]
+    outputs = {h["execution"]["id"]: pickle.loads(p[0]) for h, p in got if h["type"] == "final"}
+    assert outputs == {submitted[1]: 11, submitted[2]: 21}
