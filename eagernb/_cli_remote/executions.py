@@ -65,6 +65,7 @@ def show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         )
         inputs = _attempt(lambda: execution.inputs)
         output = _attempt(lambda: execution.output) if execution.status == "succeeded" else None
+        printed = remote.outputs_of(execution.id)
     finally:
         remote.close()
     fields = [
@@ -100,6 +101,14 @@ def show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
               f"{_duration(child)}  [{child['id']}]".rstrip())  # fmt: skip
     if len(tree) >= _TREE_LIMIT:
         print(f"  … only the first {_TREE_LIMIT} executions of the tree were read")
+    if printed:
+        names = {e.data["id"]: e.data["name"] for e in tree} | {execution.id: data["name"]}
+        print("\nprinted:")
+        for item in printed:
+            who = names.get(item["execution_id"], item["execution_id"])
+            text = "".join(text for _, text in item["chunks"])
+            for line in text.splitlines():
+                print(f"  [{who}] {line}")
     if error and error.get("traceback"):
         print("\ntraceback:")
         print(error["traceback"].rstrip())

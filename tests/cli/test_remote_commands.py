@@ -628,3 +628,20 @@ def test_the_workflow_file_is_imported_not_run(files: Path, tmp_path: Path) -> N
     assert failed.stderr.strip() == (
         f"eagernb: Importing {broken} raised RuntimeError: broken at import."
     )
+
+
+def test_executions_show_what_the_run_printed(server: Server, tmp_path: Path) -> None:
+    flows = tmp_path / "talkers.py"
+    flows.write_text(
+        "from eagernb import eager, task\n\n"
+        "@task\ndef talk(x: int) -> int:\n    print(f'talking {x}')\n    return x\n\n"
+        "@eager\nasync def talks(x: int) -> int:\n"
+        "    print('starting')\n    return await talk(x=x) + await talk(x=x + 1)\n"
+    )
+    ran = eagernb("run", "--remote", str(flows), "talks", "--x", "1", endpoint=server.url)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "3"
+    shown = eagernb("executions", "show", execution_id(ran.stderr), endpoint=server.url)
+    assert shown.returncode == 0, shown.stderr
+    printed = shown.stdout.split("\nprinted:\n")[1].splitlines()
+    assert printed == ["  [talks] starting", "  [talk] talking 1", "  [talk] talking 2"]
