@@ -112,3 +112,34 @@ def test_interrupting_a_hybrid_run_cancels_its_children_on_the_server(
             http.get(f"/executions/{e['id']}/wait", params={"timeout": 30}).json() for e in naps
         ]
     assert [e["status"] for e in final] == ["cancelled", "cancelled"]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_what_remote_children_print_shows_in_their_rows_not_the_cell(
+    kernel: KernelSession, mode: str
+) -> None:
+    ok(
+        kernel,
+        """
+        import asyncio
+        from eagernb import eager, task
+
+        @task
+        def speak(i: int) -> int:
+            print(f"worker child {i} speaks")
+            return i
+
+        @eager
+        async def chorus(n: int) -> int:
+            print("the body hums")
+            return sum(await asyncio.gather(*(speak(i=i) for i in range(n))))
+        """,
+    )
+    ok(kernel, f"%eagernb mode={mode}")
+    cell = ok(kernel, "await chorus(n=3)")
+    assert cell.result == "3"
+    assert "speaks" not in cell.stdout, "a child's print lands under its row, not in the cell"
+    rows = explorer_state.row_html(kernel.comms)
+    for i in range(3):
+        assert f"worker child {i} speaks" in rows
+    assert "the body hums" in rows  # the kernel's body in hybrid mode, a worker's in remote
