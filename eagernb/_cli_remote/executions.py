@@ -102,13 +102,17 @@ def show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if len(tree) >= _TREE_LIMIT:
         print(f"  … only the first {_TREE_LIMIT} executions of the tree were read")
     if printed:
-        names = {e.data["id"]: e.data["name"] for e in tree} | {execution.id: data["name"]}
-        print("\nprinted:")
+        # Grouped by execution, in the tree's order (each one's text in the order written).
+        texts: dict[str, str] = {}
         for item in printed:
-            who = names.get(item["execution_id"], item["execution_id"])
             text = "".join(text for _, text in item["chunks"])
-            for line in text.splitlines():
-                print(f"  [{who}] {line}")
+            texts[item["execution_id"]] = texts.get(item["execution_id"], "") + text
+        names = {child["id"]: child["name"] for child in children} | {execution.id: data["name"]}
+        order = [execution.id, *(child["id"] for _, child in lines)]
+        print("\nprinted:")
+        for who in [*order, *(key for key in texts if key not in order)]:
+            for line in texts.get(who, "").splitlines():
+                print(f"  [{names.get(who, who)}] {line}")
     if error and error.get("traceback"):
         print("\ntraceback:")
         print(error["traceback"].rstrip())

@@ -9,7 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from .config import engine_for
-from .context import SCOPE, Scope
+from .context import SCOPE, Scope, current_scope
 from .entity import Entity
 from .errors import DefinitionError
 from .records import Kind
@@ -73,7 +73,7 @@ class Eager(Entity, Generic[P, R]):
         if compiler is not None:
             return compiler.add_node(self, args, kwargs)  # type: ignore[return-value]
         inputs = self.interface.bind(args, kwargs)
-        scope = SCOPE.get()
+        scope = current_scope()
         if scope is not None:
             return scope.child(self, inputs)  # type: ignore[no-any-return]
         return run_root(self, inputs, self.engine)

@@ -13,6 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from .records import twin
+
+_new = object.__new__
+
 if TYPE_CHECKING:
     from .entity import Entity
     from .run import Run
@@ -39,6 +43,30 @@ class Call:
     record_id: str
     attempt: int
     started: Callable[[], None] = _nothing
+
+
+_CallTwin = twin(Call)
+
+
+def new_call(
+    entity: Entity,
+    inputs: dict[str, Any],
+    run: Run,
+    record_id: str,
+    attempt: int,
+    started: Callable[[], None] = _nothing,
+) -> Call:
+    """``Call(...)``, five times faster (see ``records.twin``): the launcher's, per attempt."""
+    c = _new(_CallTwin)
+    c.entity = entity
+    c.inputs = inputs
+    c.run = run
+    c.record_id = record_id
+    c.attempt = attempt
+    c.started = started
+    c.__class__ = Call
+    call: Call = c
+    return call
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ErrorInfo
-from .records import ExecutionRecord, Status
+from .records import ExecutionRecord, Status, twin
 
 __all__ = [
     "Event",
@@ -37,6 +37,8 @@ _log = logging.getLogger("eagernb")
 
 @dataclass(frozen=True, slots=True)
 class RunStarted:
+    """A run began (``time``: seconds since the epoch, as every event's)."""
+
     run_id: str
     name: str
     time: float
@@ -44,6 +46,8 @@ class RunStarted:
 
 @dataclass(frozen=True, slots=True)
 class RunFinished:
+    """A run ended with ``status`` (succeeded, failed or cancelled)."""
+
     run_id: str
     status: Status
     time: float
@@ -51,6 +55,8 @@ class RunFinished:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionQueued:
+    """An execution was launched; ``record`` is its record, still queued."""
+
     record: ExecutionRecord
 
     @property
@@ -60,6 +66,8 @@ class ExecutionQueued:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionStarted:
+    """Attempt ``attempt`` of an execution began running."""
+
     run_id: str
     id: str
     attempt: int
@@ -68,6 +76,8 @@ class ExecutionStarted:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionRetrying:
+    """Attempt ``attempt`` failed with ``error``; another one follows."""
+
     run_id: str
     id: str
     attempt: int
@@ -77,6 +87,8 @@ class ExecutionRetrying:
 
 @dataclass(frozen=True, slots=True)
 class ExecutionFinished:
+    """An execution ended with ``status``, and its ``output`` or ``error``."""
+
     run_id: str
     id: str
     status: Status
@@ -114,6 +126,64 @@ Event = (
     | ExecutionFinished | ExecutionOutput | ExecutionLinked
 )  # fmt: skip
 Subscriber = Callable[[Event], None]
+
+# The same events made about five times faster (see ``records.twin``): the hot path's.
+
+_new = object.__new__
+_QueuedTwin = twin(ExecutionQueued)
+_StartedTwin = twin(ExecutionStarted)
+_FinishedTwin = twin(ExecutionFinished)
+_OutputTwin = twin(ExecutionOutput)
+
+
+def new_queued(record: ExecutionRecord) -> ExecutionQueued:
+    e = _new(_QueuedTwin)
+    e.record = record
+    e.__class__ = ExecutionQueued
+    event: ExecutionQueued = e
+    return event
+
+
+def new_started(run_id: str, id: str, attempt: int, time: float) -> ExecutionStarted:
+    e = _new(_StartedTwin)
+    e.run_id = run_id
+    e.id = id
+    e.attempt = attempt
+    e.time = time
+    e.__class__ = ExecutionStarted
+    event: ExecutionStarted = e
+    return event
+
+
+def new_finished(
+    run_id: str,
+    id: str,
+    status: Status,
+    time: float,
+    output: Any = None,
+    error: ErrorInfo | None = None,
+) -> ExecutionFinished:
+    e = _new(_FinishedTwin)
+    e.run_id = run_id
+    e.id = id
+    e.status = status
+    e.time = time
+    e.output = output
+    e.error = error
+    e.__class__ = ExecutionFinished
+    event: ExecutionFinished = e
+    return event
+
+
+def new_output(run_id: str, id: str, stream: str, text: str) -> ExecutionOutput:
+    e = _new(_OutputTwin)
+    e.run_id = run_id
+    e.id = id
+    e.stream = stream
+    e.text = text
+    e.__class__ = ExecutionOutput
+    event: ExecutionOutput = e
+    return event
 
 
 class EventBus:

@@ -16,6 +16,7 @@ from .typecheck import describe, matches
 __all__ = ["Interface", "preview"]
 
 _EMPTY = inspect.Parameter.empty
+_MISSING: Any = object()
 
 
 _SHORT = reprlib.Repr()
@@ -83,38 +84,54 @@ class Interface:
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Map a call's arguments to parameter names, filling defaults, and check types."""
-        if args:
-            try:
-                bound = self.signature.bind(*args, **kwargs)
-            except TypeError as exc:
-                raise InputTypeError(f"{self.owner} {self._call_hint(exc)}") from None
-            bound.apply_defaults()
-            values = dict(bound.arguments)
-        else:
-            values = kwargs
-            params = self.signature.parameters
-            if len(values) != len(params) or any(name not in params for name in values):
-                try:
-                    bound = self.signature.bind(**kwargs)
-                except TypeError as exc:
-                    raise InputTypeError(f"{self.owner} {self._call_hint(exc)}") from None
-                bound.apply_defaults()
-                values = dict(bound.arguments)
+        inputs = self.inputs
+        if not args and len(kwargs) == len(inputs):
+            # Every parameter by keyword, the common case: check names and types in one go
+            # and keep the caller's dict (the record stores it).
+            for name, expected in inputs.items():
+                value = kwargs.get(name, _MISSING)
+                if value is _MISSING:
+                    break  # a misspelt name: the full bind below says which
+                if expected is Any or type(value) is expected:
+                    continue
+                if not matches(value, expected):
+                    if all(n in kwargs for n in inputs):
+                        raise self._input_error(name, expected, value)
+                    break  # a misspelt name too: the full bind below says that first
+            else:
+                return kwargs
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InputTypeError(f"{self.owner} {self._call_hint(exc)}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
         self.check_inputs(values)
         return values
 
     def check_inputs(self, values: Mapping[str, Any]) -> None:
+        inputs = self.inputs
         for name, value in values.items():
-            expected = self.inputs.get(name, Any)
-            if expected is not Any and not matches(value, expected):
-                raise InputTypeError(
-                    f"{self.owner} expected '{name}: {describe(expected)}' but got "
-                    f"{type(value).__name__} ({preview(value)}). Pass a value of type "
-                    f"{describe(expected)}, or change the annotation."
-                )
+            expected = inputs.get(name, Any)
+            # The exact class is the common case and always matches: skip the full check.
+            if expected is Any or type(value) is expected:
+                continue
+            if not matches(value, expected):
+                raise self._input_error(name, expected, value)
+
+    def _input_error(self, name: str, expected: Any, value: object) -> InputTypeError:
+        return InputTypeError(
+            f"{self.owner} expected '{name}: {describe(expected)}' but got "
+            f"{type(value).__name__} ({preview(value)}). Pass a value of type "
+            f"{describe(expected)}, or change the annotation."
+        )
 
     def check_output(self, value: object) -> None:
-        if self.has_output_annotation and not matches(value, self.output):
+        if (
+            self.has_output_annotation
+            and type(value) is not self.output
+            and not matches(value, self.output)
+        ):
             raise OutputTypeError(
                 f"{self.owner} is annotated to return {describe(self.output)} but returned "
                 f"{type(value).__name__} ({preview(value)}). Return a value of type "

@@ -1,16 +1,19 @@
 """Launching one execution: records, retries, timeouts, type checks and cancellation.
 
-This is the hot path of every child, so it stays flat: no per-call allocations beyond
-the record and its events.
+This is the hot path of every child, so it stays flat: one coroutine per child (the
+attempts are inline), records made with the fast constructors, events made only when
+someone subscribed (``RunTree._queued`` and friends), no ``get_running_loop()`` calls (each
+is a ``getpid()`` system call). ``bench/local.py`` measures what a child costs.
 """
 
 from __future__ import annotations
 
 import asyncio
+from asyncio import current_task
 from time import time
 from typing import TYPE_CHECKING, Any
 
-from .engine import Call
+from .engine import new_call
 from .errors import (
     ErrorInfo,
     ExecutionCancelledError,
@@ -18,9 +21,9 @@ from .errors import (
     TaskTimeoutError,
     as_eager_exception,
 )
-from .events import ExecutionFinished, ExecutionQueued, ExecutionRetrying, ExecutionStarted
+from .events import ExecutionRetrying
 from .output import WRITER
-from .records import ExecutionRecord, Status
+from .records import Status, new_record
 
 if TYPE_CHECKING:
     from .context import Scope
@@ -57,120 +60,134 @@ async def launch(
             "Await every child inside the body before it returns."
         )
     rid = record_id or run.new_id()
-    parent = scope.parent_id if scope is not None else None
-    run.emit(
-        ExecutionQueued(
-            ExecutionRecord(rid, run.id, parent, entity.name, entity.kind, _QUEUED, inputs, time())
+    name = entity.name
+    run._queued(
+        new_record(
+            rid, run.id, scope.parent_id if scope is not None else None, name, entity.kind,
+            _QUEUED, inputs, time(),
         )
-    )
-    if entity.name not in run.entities:
-        run.entities[entity.name] = entity
-    inflight = scope.inflight if scope is not None else None
-    task = asyncio.current_task()
-    if task is not None and scope is not None:
-        run._live[rid] = task  # what cancel_execution cancels
-        if inflight is not None:
-            inflight[rid] = task
+    )  # fmt: skip
+    if name not in run.entities:
+        run.entities[name] = entity
+    # The task that awaits this child: what a timeout and ``cancel_execution`` cancel.
+    task = current_task(run._loop)  # given the loop: no get_running_loop() (a getpid() call)
+    inflight = None
+    if scope is not None and task is not None:
+        run._live[rid] = task
+        inflight = scope.inflight
+        inflight[rid] = task
     # What this execution prints is recorded as its output (see ``output``).
     writer = WRITER.set((run, rid))
+    semaphore = scope.semaphore if scope is not None else None
+    acquired = False
     try:
-        semaphore = scope.semaphore if scope is not None else None
-        if semaphore is None:
-            return await _attempts(run, entity, inputs, rid, scope is not None)
-        async with semaphore:
-            return await _attempts(run, entity, inputs, rid, True)
+        if semaphore is not None:
+            await semaphore.acquire()
+            acquired = True
+        # The attempts, inline: one coroutine per child, not one per layer.
+        engine = run.engine
+        timeout = entity.timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            clock = _Attempt(run, rid, attempt, timeout, task)
+            try:
+                try:
+                    value = await engine.execute(
+                        new_call(entity, inputs, run, rid, attempt, clock.started)
+                    )
+                finally:
+                    if clock.handle is not None:
+                        clock.stop()
+                entity.interface.check_output(value)
+            except asyncio.CancelledError:
+                if not clock.expired:
+                    raise
+                exc: Exception = clock.timeout_error(entity)
+            except Exception as raised:
+                exc = raised
+            else:
+                run._finished(rid, _SUCCEEDED, time(), value)
+                return value
+            info = ErrorInfo.from_exception(exc)
+            if attempt <= entity.retries:
+                run.emit(ExecutionRetrying(run.id, rid, attempt, info, time()))
+                continue
+            run._finished(rid, _FAILED, time(), error=info)
+            if scope is None:
+                raise exc  # the root's failure is raised as itself
+            raise as_eager_exception(exc, name, rid) from exc
     except asyncio.CancelledError:
         if rid not in run._cancel_requested:
-            run.emit(ExecutionFinished(run.id, rid, _CANCELLED, time()))
+            run._finished(rid, _CANCELLED, time())
             raise
         # Only this child was cancelled (from a view): its parent goes on and sees an error.
         if task is not None and hasattr(task, "uncancel"):
             task.uncancel()
         exc = ExecutionCancelledError(
-            f"{entity.kind.value.capitalize()} {entity.name!r} ({rid}) was cancelled on request "
+            f"{entity.kind.value.capitalize()} {name!r} ({rid}) was cancelled on request "
             "while it ran; the workflow that awaited it goes on and may catch this error."
         )
         info = ErrorInfo(type(exc).__qualname__, str(exc), "")
-        run.emit(ExecutionFinished(run.id, rid, _CANCELLED, time(), error=info))
-        raise as_eager_exception(exc, entity.name, rid) from None
+        run._finished(rid, _CANCELLED, time(), error=info)
+        raise as_eager_exception(exc, name, rid) from None
     finally:
+        if acquired:
+            semaphore.release()  # type: ignore[union-attr]
         WRITER.reset(writer)
-        if scope is not None:
-            run._live.pop(rid, None)
-            run._cancel_requested.discard(rid)
         if inflight is not None:
-            inflight.pop(rid, None)
-
-
-async def _attempts(run: Run, entity: Entity, inputs: dict[str, Any], rid: str, wrap: bool) -> Any:
-    __tracebackhide__ = True  # IPython hides this frame in tracebacks
-    engine = run.engine
-    attempt = 0
-    while True:
-        attempt += 1
-        clock = _Attempt(run, rid, attempt, entity.timeout)
-        try:
-            try:
-                value = await engine.execute(Call(entity, inputs, run, rid, attempt, clock.started))
-            finally:
-                clock.stop()
-            entity.interface.check_output(value)
-        except asyncio.CancelledError:
-            if not clock.expired:
-                raise
-            exc: Exception = clock.timeout_error(entity)
-        except Exception as raised:
-            exc = raised
-        else:
-            run.emit(ExecutionFinished(run.id, rid, _SUCCEEDED, time(), output=value))
-            return value
-        if attempt <= entity.retries:
-            run.emit(ExecutionRetrying(run.id, rid, attempt, ErrorInfo.from_exception(exc), time()))
-            continue
-        run.emit(
-            ExecutionFinished(run.id, rid, _FAILED, time(), error=ErrorInfo.from_exception(exc))
-        )
-        if not wrap:
-            raise exc
-        wrapped = as_eager_exception(exc, entity.name, rid)
-        raise wrapped from exc
+            del run._live[rid]
+            del inflight[rid]
+            if run._cancel_requested:
+                run._cancel_requested.discard(rid)
 
 
 class _Attempt:
-    """Marks an attempt running when its body starts, and enforces the timeout from then."""
+    """Marks an attempt running when its body starts, and enforces the timeout from then.
 
-    __slots__ = ("_handle", "_task", "attempt", "expired", "rid", "run", "timeout")
+    ``started`` may be called from a loop callback (the local engine starts a queued sync
+    body when a thread frees up), so the task to cancel is the one that awaits the child.
+    """
 
-    def __init__(self, run: Run, rid: str, attempt: int, timeout: float | None) -> None:
+    __slots__ = ("attempt", "expired", "handle", "rid", "run", "running", "task", "timeout")
+
+    def __init__(
+        self,
+        run: Run,
+        rid: str,
+        attempt: int,
+        timeout: float | None,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
         self.run = run
         self.rid = rid
         self.attempt = attempt
         self.timeout = timeout
+        self.task = task
         self.expired = False
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self.running = False
+        self.handle: asyncio.TimerHandle | None = None
 
     def started(self) -> None:
-        if self._task is not None:
+        if self.running:
             return  # started twice: the first one counts
-        run = self.run
-        run.emit(ExecutionStarted(run.id, self.rid, self.attempt, time()))
-        self._task = asyncio.current_task()
-        if self.timeout is not None and self._task is not None:
-            self._handle = asyncio.get_running_loop().call_later(self.timeout, self._expire)
+        self.running = True
+        self.run._started(self.rid, self.attempt, time())
+        if self.timeout is not None and self.task is not None:
+            self.handle = asyncio.get_running_loop().call_later(self.timeout, self._expire)
 
     def _expire(self) -> None:
-        if self._task is not None and not self._task.done():
+        if self.task is not None and not self.task.done():
             self.expired = True
-            self._task.cancel()
+            self.task.cancel()
 
     def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
 
     def timeout_error(self, entity: Entity) -> TaskTimeoutError:
-        task = self._task
+        task = self.task
         if task is not None and hasattr(task, "uncancel"):
             task.uncancel()  # this cancellation was ours, not the caller's
         return TaskTimeoutError(

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .events import ExecutionOutput
+from .events import new_output
 
 if TYPE_CHECKING:
     from .run import Run
@@ -47,7 +47,7 @@ class CapturedStream:
         if target is None or not text:
             return self._stream.write(text)
         run, record_id = target
-        event = ExecutionOutput(run.id, record_id, self._name, text)
+        event = new_output(run.id, record_id, self._name, text)
         loop = getattr(run, "_loop", None)
         if loop is None or asyncio._get_running_loop() is loop:
             run.emit(event)
@@ -55,9 +55,9 @@ class CapturedStream:
             return self._stream.write(text)
         else:
             # A task body on a worker thread: records change on the run's loop only. Its
-            # ExecutionFinished is scheduled the same way after the body returns, so the
+            # ExecutionFinished is applied on the loop after the body returns, so the
             # output still comes first.
-            loop.call_soon_threadsafe(run.emit, event)
+            run._emit_from_thread(event)
         if _echo():
             self._stream.write(text)
         return len(text)

@@ -6,13 +6,32 @@ event (see ``events``) is applied to the run that owns them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ErrorInfo
 
-__all__ = ["ExecutionRecord", "Kind", "Status"]
+__all__ = ["ExecutionRecord", "Kind", "Status", "new_record", "twin"]
+
+_new = object.__new__
+
+
+def twin(cls: type) -> Any:
+    """A plain class with the ``__slots__`` of the frozen, slotted dataclass ``cls``.
+
+    Building a frozen dataclass sets each field with ``object.__setattr__`` (some 0.3 µs
+    a field), and the hot path builds three records and up to three events per child.
+    The fast constructors (``new_record``, ``events.new_started``, ...) instead fill a twin
+    by plain attribute stores and then assign ``__class__ = cls`` (allowed: the layouts
+    are the same). The result is a genuine, frozen ``cls`` equal to ``cls(...)`` with the
+    same arguments, about five times faster to make.
+    """
+    slots = cls.__dict__.get("__slots__")
+    if tuple(slots or ()) != tuple(f.name for f in dataclasses.fields(cls)):
+        raise TypeError(f"{cls.__name__} must be a dataclass with slots=True")
+    return type(f"_{cls.__name__}Twin", (), {"__slots__": slots})
 
 
 class Status(str, enum.Enum):
@@ -70,3 +89,41 @@ class ExecutionRecord:
         if self.started_at is None or self.ended_at is None:
             return None
         return self.ended_at - self.started_at
+
+
+_RecordTwin = twin(ExecutionRecord)
+
+
+def new_record(
+    id: str,
+    run_id: str,
+    parent_id: str | None,
+    name: str,
+    kind: Kind,
+    status: Status,
+    inputs: dict[str, Any],
+    queued_at: float,
+    started_at: float | None = None,
+    ended_at: float | None = None,
+    attempts: int = 0,
+    output: Any = None,
+    error: ErrorInfo | None = None,
+) -> ExecutionRecord:
+    """``ExecutionRecord(...)``, five times faster (see ``twin``): the hot path's."""
+    r = _new(_RecordTwin)
+    r.id = id
+    r.run_id = run_id
+    r.parent_id = parent_id
+    r.name = name
+    r.kind = kind
+    r.status = status
+    r.inputs = inputs
+    r.queued_at = queued_at
+    r.started_at = started_at
+    r.ended_at = ended_at
+    r.attempts = attempts
+    r.output = output
+    r.error = error
+    r.__class__ = ExecutionRecord
+    record: ExecutionRecord = r
+    return record

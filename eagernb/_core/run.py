@@ -20,7 +20,7 @@ from time import time
 from typing import TYPE_CHECKING, Any
 
 from .config import config, engine_for
-from .errors import RunCancelledError
+from .errors import ErrorInfo, RunCancelledError
 from .events import (
     Event,
     EventBus,
@@ -33,9 +33,12 @@ from .events import (
     RunFinished,
     RunStarted,
     bus,
+    new_finished,
+    new_queued,
+    new_started,
 )
 from .launch import launch
-from .records import ExecutionRecord, Status
+from .records import ExecutionRecord, Status, new_record
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -51,6 +54,7 @@ _active: set[Run] = set()  # strong references to runs still going, whatever the
 
 
 _OUTPUT_LIMIT = 100_000  # characters of printed output kept per execution
+_PIECE = 8192  # writes to one stream are joined into pieces of about this many characters
 
 
 class RunTree:
@@ -83,37 +87,20 @@ class RunTree:
     def emit(self, event: Event) -> None:
         """Apply ``event`` to the records, then publish it to this run's and global subscribers."""
         self._apply(event)
-        if self.events:
+        if self.events._subscribers:
             self.events.publish(event)
-        if bus:
+        if bus._subscribers:
             bus.publish(event)
 
     def _apply(self, event: Event) -> None:
-        records = self.records
         if isinstance(event, ExecutionQueued):
-            record = event.record
-            records[record.id] = record
-            siblings = self.children.get(record.parent_id)
-            if siblings is None:
-                self.children[record.parent_id] = [record.id]
-            else:
-                siblings.append(record.id)
+            self._queued(event.record, False)
         elif isinstance(event, ExecutionStarted):
-            # Built field by field: dataclasses.replace is ten times slower on this hot path.
-            old = records[event.id]
-            records[event.id] = ExecutionRecord(
-                old.id, old.run_id, old.parent_id, old.name, old.kind, _RUNNING, old.inputs,
-                old.queued_at, old.started_at if old.started_at is not None else event.time,
-                None, event.attempt, None, old.error,
-            )  # fmt: skip
+            self._started(event.id, event.attempt, event.time, False)
         elif isinstance(event, ExecutionFinished):
-            old = records[event.id]
-            records[event.id] = ExecutionRecord(
-                old.id, old.run_id, old.parent_id, old.name, old.kind, event.status, old.inputs,
-                old.queued_at, old.started_at, event.time, old.attempts, event.output, event.error,
-            )  # fmt: skip
+            self._finished(event.id, event.status, event.time, event.output, event.error, False)
         elif isinstance(event, ExecutionRetrying):
-            records[event.id] = dataclasses.replace(records[event.id], error=event.error)
+            self.records[event.id] = dataclasses.replace(self.records[event.id], error=event.error)
         elif isinstance(event, ExecutionOutput):
             self._append_output(event.id, event.stream, event.text)
         elif isinstance(event, ExecutionLinked):
@@ -124,6 +111,56 @@ class RunTree:
         elif isinstance(event, RunFinished):
             self.status = event.status
             self.ended_at = event.time
+
+    # The launcher's hot path: the same as ``emit(ExecutionQueued(record))`` and so on,
+    # but the event object is built only when someone subscribed (``publish``); ``_apply``
+    # uses them too, with ``publish=False``.
+
+    def _queued(self, record: ExecutionRecord, publish: bool = True) -> None:
+        rid = record.id
+        self.records[rid] = record
+        siblings = self.children.get(record.parent_id)
+        if siblings is None:
+            self.children[record.parent_id] = [rid]
+        else:
+            siblings.append(rid)
+        if publish and (self.events._subscribers or bus._subscribers):
+            self._publish(new_queued(record))
+
+    def _started(self, rid: str, attempt: int, at: float, publish: bool = True) -> None:
+        records = self.records
+        old = records[rid]
+        records[rid] = new_record(
+            rid, old.run_id, old.parent_id, old.name, old.kind, _RUNNING, old.inputs,
+            old.queued_at, old.started_at if old.started_at is not None else at,
+            None, attempt, None, old.error,
+        )  # fmt: skip
+        if publish and (self.events._subscribers or bus._subscribers):
+            self._publish(new_started(self.id, rid, attempt, at))
+
+    def _finished(
+        self,
+        rid: str,
+        status: Status,
+        at: float,
+        output: Any = None,
+        error: ErrorInfo | None = None,
+        publish: bool = True,
+    ) -> None:
+        records = self.records
+        old = records[rid]
+        records[rid] = new_record(
+            rid, old.run_id, old.parent_id, old.name, old.kind, status, old.inputs,
+            old.queued_at, old.started_at, at, old.attempts, output, error,
+        )  # fmt: skip
+        if publish and (self.events._subscribers or bus._subscribers):
+            self._publish(new_finished(self.id, rid, status, at, output, error))
+
+    def _publish(self, event: Event) -> None:
+        if self.events._subscribers:
+            self.events.publish(event)
+        if bus._subscribers:
+            bus.publish(event)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -172,8 +209,9 @@ class RunTree:
         pieces = self.outputs.get(record_id)
         if pieces is None:
             self.outputs[record_id] = [(stream, text)]
-        elif pieces[-1][0] == stream:
-            # One piece per run of writes to a stream (print writes the text, then "\n").
+        elif pieces[-1][0] == stream and len(pieces[-1][1]) < _PIECE:
+            # One piece per run of writes to a stream (print writes the text, then "\n"),
+            # up to _PIECE characters: joining onto a longer one would copy it every time.
             pieces[-1] = (stream, pieces[-1][1] + text)
         else:
             pieces.append((stream, text))
@@ -200,9 +238,33 @@ class Run(RunTree):
         self._cancel_reason: str | None = None
         self._live: dict[str, asyncio.Task[Any]] = {}  # children in flight: the task awaiting each
         self._cancel_requested: set[str] = set()
+        self._from_threads: collections.deque[Event] = collections.deque()
+        self._flush_scheduled = False
 
     def new_id(self) -> str:
         return f"{self.id}.{next(self._seq)}"
+
+    def _emit_from_thread(self, event: Event) -> None:
+        """Emit ``event`` on the run's loop, from another thread: in order, and with one
+        wake-up of the loop for all the events that arrive before it runs (a body printing
+        line after line does not wake the loop for each write)."""
+        self._from_threads.append(event)
+        if self._flush_scheduled:
+            return  # the flush on its way sees this one too
+        self._flush_scheduled = True
+        loop = self._loop
+        try:
+            if loop is None:
+                raise RuntimeError("no loop")
+            loop.call_soon_threadsafe(self._flush_from_threads)
+        except RuntimeError:  # the loop closed meanwhile: nobody applies them any more
+            self._from_threads.clear()
+
+    def _flush_from_threads(self) -> None:
+        self._flush_scheduled = False  # before reading: a later event schedules another flush
+        pending = self._from_threads
+        while pending:
+            self.emit(pending.popleft())
 
     # -- lifecycle ----------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, ParamSpec, TypeVar, overload
 
-from .context import SCOPE
+from .context import current_scope
 from .entity import Entity
 from .errors import DefinitionError
 from .records import Kind
@@ -58,7 +58,7 @@ class Task(Entity, Generic[P, R]):
         if compiler is not None:
             return compiler.add_node(self, args, kwargs)
         inputs = self.interface.bind(args, kwargs)
-        scope = SCOPE.get()
+        scope = current_scope()
         if scope is not None:
             return scope.child(self, inputs)
         if self.is_async:

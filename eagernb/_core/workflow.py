@@ -15,7 +15,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
-from .context import SCOPE, Scope
+from .context import SCOPE, Scope, current_scope
 from .entity import Entity
 from .errors import DefinitionError, WorkflowCompileError
 from .interface import preview
@@ -238,7 +238,7 @@ class Workflow(Entity, Generic[P, R]):
         if compiler is not None:
             return compiler.add_node(self, args, kwargs)
         inputs = self.interface.bind(args, kwargs)
-        scope = SCOPE.get()
+        scope = current_scope()
         if scope is not None:
             return scope.child(self, inputs)
         return run_blocking(self, inputs)

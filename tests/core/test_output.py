@@ -106,6 +106,29 @@ def test_printed_output_is_an_event_and_is_kept_within_a_limit() -> None:
     assert 100_000 <= len(text) < 100_200 and text.endswith("characters\n")
 
 
+def test_many_small_writes_are_kept_whole_in_bounded_pieces() -> None:
+    # Writes to one stream are joined into pieces of bounded size, so a child printing
+    # thousands of short lines costs linear time, not a copy of everything per write.
+    @task
+    def lines(n: int) -> int:
+        for i in range(n):
+            print(i)
+        return n
+
+    @eager
+    async def wf(n: int) -> int:
+        return await lines(n=n)
+
+    with capturing():
+        assert asyncio.run(wf(n=15_000)) == 15_000
+    run = latest_run_of(wf)
+    child = run.children[run.root_id][0]
+    assert run.output_of(child) == "".join(f"{i}\n" for i in range(15_000))
+    pieces = run.outputs[child]
+    assert 1 < len(pieces) < 30 and {stream for stream, _ in pieces} == {"stdout"}
+    assert all(len(text) < 8200 for _, text in pieces)
+
+
 def test_with_echo_recorded_text_also_reaches_the_stream() -> None:
     @task
     def hello(x: int) -> int:
