@@ -187,18 +187,29 @@ def new_output(run_id: str, id: str, stream: str, text: str) -> ExecutionOutput:
 
 
 class EventBus:
-    """A list of subscribers called in order for each event; safe to change from any thread."""
+    """A list of subscribers called in order for each event; safe to change from any thread.
 
-    __slots__ = ("_lock", "_subscribers")
+    A subscriber that only wants to know when runs start and end subscribes with
+    ``runs_only=True``: events of single executions are then not even built for it (the
+    launcher builds them only while someone wants them), which keeps a view that redraws
+    from the records on a timer from costing anything per child.
+    """
+
+    __slots__ = ("_lock", "_run_subscribers", "_subscribers")
 
     def __init__(self) -> None:
         self._subscribers: tuple[Subscriber, ...] = ()
+        self._run_subscribers: tuple[Subscriber, ...] = ()
         self._lock = threading.Lock()
 
-    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(event)`` for every event; returns a function that unsubscribes."""
+    def subscribe(self, subscriber: Subscriber, *, runs_only: bool = False) -> Callable[[], None]:
+        """Call ``subscriber(event)`` for every event (``runs_only``: for ``RunStarted`` and
+        ``RunFinished`` only); returns a function that unsubscribes."""
         with self._lock:
-            self._subscribers = (*self._subscribers, subscriber)
+            if runs_only:
+                self._run_subscribers = (*self._run_subscribers, subscriber)
+            else:
+                self._subscribers = (*self._subscribers, subscriber)
 
         def unsubscribe() -> None:
             self.unsubscribe(subscriber)
@@ -208,12 +219,16 @@ class EventBus:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
             self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+            self._run_subscribers = tuple(s for s in self._run_subscribers if s is not subscriber)
 
     def __bool__(self) -> bool:
-        return bool(self._subscribers)
+        return bool(self._subscribers or self._run_subscribers)
 
     def publish(self, event: Event) -> None:
-        for subscriber in self._subscribers:
+        subscribers = self._subscribers
+        if self._run_subscribers and isinstance(event, (RunStarted, RunFinished)):
+            subscribers = (*subscribers, *self._run_subscribers)
+        for subscriber in subscribers:
             try:
                 subscriber(event)
             except Exception:

@@ -87,9 +87,9 @@ class RunTree:
     def emit(self, event: Event) -> None:
         """Apply ``event`` to the records, then publish it to this run's and global subscribers."""
         self._apply(event)
-        if self.events._subscribers:
+        if self.events:
             self.events.publish(event)
-        if bus._subscribers:
+        if bus:
             bus.publish(event)
 
     def _apply(self, event: Event) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from .._core import output
 from .._core.events import Event, RunStarted, bus
-from .._core.run import runs
+from .._core.run import RunTree, runs
 from . import bridge
 from .links import JUPYTER_BASE_ENV
 from .magics import register_magics, unregister_magics
@@ -84,7 +85,7 @@ def load(ipython: Any) -> None:
     if in_kernel:
         ipython.events.register("pre_run_cell", _cells.pre_run_cell)
         ipython.events.register("post_run_cell", _cells.post_run_cell)
-    _unsubscribe = bus.subscribe(on_event)
+    _unsubscribe = bus.subscribe(on_event, runs_only=True)
 
 
 def _show(run_id: str, in_kernel: bool) -> None:
@@ -124,10 +125,18 @@ def _live_report(live: LiveReport | None) -> Callable[[RunView], None] | None:
 def _finished(view: RunView) -> None:
     _cells.view_finished(view)
     if options.reports and report_dir() is not None:
-        try:
-            save_report(view.run)
-        except Exception:
-            _log.exception("eagernb: could not write the report of run %s.", view.run.id)
+        # Written beside the next cell, not before this one returns: a big run's report
+        # takes a while to render (about 0.1 ms per child), and the run is over.
+        threading.Thread(
+            target=_save, args=(view.run,), name=f"eagernb report {view.run.id}"
+        ).start()
+
+
+def _save(run: RunTree) -> None:
+    try:
+        save_report(run)
+    except Exception:
+        _log.exception("eagernb: could not write the report of run %s.", run.id)
 
 
 def unload(ipython: Any) -> None:

@@ -28,7 +28,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .._core.events import Event, ExecutionQueued, RunFinished
+from .._core.events import Event, RunFinished
 from .._core.records import ExecutionRecord, Status
 from .._core.run import RunTree
 from .._views import html as views
@@ -85,7 +85,8 @@ class RunView:
             self._ticker: asyncio.Task[None] | None = None
             self._unsubscribe: Callable[[], None] = lambda: None
         else:
-            self._unsubscribe = run.events.subscribe(self._on_event)
+            # Rows are redrawn from the records on each tick: only the run's end is heard.
+            self._unsubscribe = run.events.subscribe(self._on_event, runs_only=True)
             self._ticker = self._loop.create_task(self._tick(), name=f"eagernb view {run.id}")
 
     # -- events (called on the run's loop; must stay cheap) ------------------------------
@@ -93,8 +94,6 @@ class RunView:
     def _on_event(self, event: Event) -> None:
         if isinstance(event, RunFinished):
             self._loop.call_soon(self._finish)
-        elif isinstance(event, ExecutionQueued):
-            self._order_size = -1
 
     # -- building -------------------------------------------------------------------------
 

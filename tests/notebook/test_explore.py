@@ -96,3 +96,24 @@ def test_explore_shows_any_earlier_run_of_the_session(kernel: KernelSession) -> 
     assert missing.error is None, "a usage error: one sentence, no traceback"
     stderr = "".join(m["content"]["text"] for m in missing.of_type("stream"))
     assert "No run of this session has id 'nosuchrun'" in stderr and "Traceback" not in stderr
+
+
+def test_every_run_leaves_a_self_contained_report(kernel: KernelSession) -> None:
+    ok(kernel, "await loud(n=3)")
+    shown = ok(
+        kernel,
+        """
+        import threading
+        from eagernb._notebook.reports import report_dir
+        for t in threading.enumerate():  # written beside the next cell: wait for it here
+            if t.name.startswith("eagernb report"):
+                t.join()
+        run = eagernb.last_run()
+        path = report_dir() / f"{run.id}.html"
+        print(path.is_file())
+        page = path.read_text()
+        print(page.count('data-eagernb-id='), "child 2 says hello" in page, "src=\\"http" in page)
+        """,
+    )
+    # 4 executions, each a tree row and a timeline bar; no resource fetched from a network.
+    assert shown.stdout.split() == ["True", "8", "True", "False"], shown.stdout

@@ -42,6 +42,7 @@ def test_loading_twice_then_unloading_leaves_the_kernel_as_it_was(kernel: Kernel
             return (
                 asyncio.run, asyncio.Task, asyncio.Future, type(asyncio.get_event_loop_policy()),
                 signal.getsignal(signal.SIGINT), events.bus._subscribers,
+                events.bus._run_subscribers,
                 list(get_ipython().events.callbacks["pre_run_cell"]),
                 list(get_ipython().events.callbacks["post_run_cell"]),
                 "eagernb" in get_ipython().magics_manager.magics["line"],
@@ -52,9 +53,13 @@ def test_loading_twice_then_unloading_leaves_the_kernel_as_it_was(kernel: Kernel
     run_ok(kernel, "%load_ext eagernb")
     run_ok(kernel, "%load_ext eagernb")
     loaded = run_ok(
-        kernel, "print(len(events.bus._subscribers), snapshot()[-1], asyncio.Task is before[1])"
+        kernel,
+        "print(len(events.bus._subscribers), len(events.bus._run_subscribers), snapshot()[-1],"
+        " asyncio.Task is before[1])",
     )
-    assert loaded.stdout.split() == ["1", "True", "True"]
+    # Loaded twice, subscribed once; and only to runs starting and ending, so the
+    # launcher builds no event object per child for it.
+    assert loaded.stdout.split() == ["0", "1", "True", "True"]
 
     seed = run_ok(
         kernel,
