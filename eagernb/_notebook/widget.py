@@ -102,6 +102,7 @@ class RunView:
         from IPython.display import display
 
         self._w = w
+        self._looks: dict[str, Any] = {}
         self._style = w.HTML(f"<style>{views.STYLESHEET}</style>")
         self._style.layout.display = "none"
         self._header = w.HTML(layout=w.Layout(flex="1 1 auto"))
@@ -186,34 +187,57 @@ class RunView:
         self._render()
         self._display = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
+    def _shared(self, name: str, make: Callable[[], Any]) -> Any:
+        """One Layout or style widget shared by every widget that looks alike: each widget
+        made is a comm opened with the kernel, so a row costs 3 of them instead of 9."""
+        found = self._looks.get(name)
+        if found is None:
+            found = self._looks[name] = make()
+        return found
+
     def _button(self, description: str, handler: Callable[[Any], None], **kwargs: Any) -> Any:
         w = self._w
-        button = w.Button(description=description, layout=w.Layout(width="auto"), **kwargs)
+        button = w.Button(
+            description=description,
+            layout=self._shared("auto", lambda: w.Layout(width="auto")),
+            style=self._shared("button", w.ButtonStyle),
+            **kwargs,
+        )
         button.on_click(lambda b: self._clicked(handler, b))
         return button
 
     def _slot(self, index: int) -> tuple[Any, Any, Any]:
+        w = self._w
         while len(self._slots) <= index:
-            w = self._w
             fold = w.Button(
                 icon="caret-down",
                 tooltip="Collapse this subtree",
-                layout=w.Layout(
-                    width="22px", height="22px", padding="0", margin="1px 0", visibility="hidden"
+                layout=self._shared(
+                    "fold",
+                    lambda: w.Layout(width="22px", height="22px", padding="0", margin="1px 0"),
                 ),
+                style=self._shared("button", w.ButtonStyle),
             )
             fold.eagernb_slot = len(self._slots)
             fold.on_click(lambda b: self._clicked(self._on_fold, b))
             fold.add_class("eagernb-fold")
+            fold.add_class("eagernb-nofold")  # shown on rows with children
             button = w.Button(
                 icon="chevron-right",
                 tooltip="Show this execution's details",
-                layout=w.Layout(width="28px", height="22px", padding="0", margin="1px 0"),
+                layout=self._shared(
+                    "select",
+                    lambda: w.Layout(width="28px", height="22px", padding="0", margin="1px 0"),
+                ),
+                style=self._shared("button", w.ButtonStyle),
             )
             button.eagernb_slot = len(self._slots)
             button.on_click(lambda b: self._clicked(self._on_select, b))
             button.add_class("eagernb-select")
-            cell = w.HTML(layout=w.Layout(width="auto", margin="0"))
+            cell = w.HTML(
+                layout=self._shared("cell", lambda: w.Layout(width="auto", margin="0")),
+                style=self._shared("html", _html_style),
+            )
             self._slots.append((fold, button, cell))
         return self._slots[index]
 
@@ -382,7 +406,8 @@ class RunView:
             _set(cell, "value", f'<div class="enb">{html}</div>')
             _set(button, "button_style", "info" if selected else "")
             _set(button, "icon", "chevron-down" if selected else "chevron-right")
-            _set(fold.layout, "visibility", "visible" if line.parent else "hidden")
+            if line.parent == ("eagernb-nofold" in fold._dom_classes):
+                (fold.remove_class if line.parent else fold.add_class)("eagernb-nofold")
             if line.parent:
                 _set(fold, "icon", "caret-down" if line.open else "caret-right")
                 tip = (
@@ -508,3 +533,9 @@ def _set(widget: Any, name: str, value: Any) -> None:
 def _output_size(run: RunTree, rid: str) -> int:
     pieces = run.outputs.get(rid)
     return len(pieces[-1][1]) if pieces else 0
+
+
+def _html_style() -> Any:
+    from ipywidgets.widgets.widget_string import HTMLStyle  # not exported by ipywidgets
+
+    return HTMLStyle()

@@ -48,6 +48,7 @@ _PRINT_LINES = 6  # lines of printed output shown under a row
 
 # Saturated backgrounds with white text, and translucent greys: legible on light and dark.
 STYLESHEET = """
+.eagernb-nofold { visibility: hidden; }
 .enb{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;line-height:1.45;
  color:inherit}
 .enb code,.enb pre{font-family:var(--jp-code-font-family,ui-monospace,monospace);font-size:12px}
