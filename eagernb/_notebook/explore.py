@@ -9,12 +9,14 @@ followed live from the control plane's event stream.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import Any
 
 from .._core.run import RunTree, runs
 from .._views.mirror import Mirror, tree_of
+from .cells import cells
 from .widget import RunView
 
 __all__ = ["explore", "find_tree"]
@@ -115,6 +117,10 @@ def explore(target: Any = None, *, remote: Any = None) -> None:
         task = loop.create_task(_follow(tree, mirrored), name=f"eagernb follow {tree.id}")
     else:
         task = None
+    with contextlib.suppress(Exception):  # outside IPython there are no cells to count
+        from IPython import get_ipython
+
+        cells.install(get_ipython())
     view = RunView(tree, widget=True, on_finish=_open.remove if task else None)
     if selected is not None:
         view.select(selected)

@@ -17,6 +17,7 @@ from .._core import output
 from .._core.events import Event, RunStarted, bus
 from .._core.run import RunTree, runs
 from . import bridge
+from .cells import cells
 from .links import JUPYTER_BASE_ENV
 from .magics import register_magics, unregister_magics
 from .options import options
@@ -27,40 +28,6 @@ __all__ = ["load", "loaded", "unload"]
 
 _log = logging.getLogger("eagernb")
 _unsubscribe: Callable[[], None] | None = None
-
-
-class _Cells:
-    """Which cell is running, so views that end after their cell can be re-sent later."""
-
-    def __init__(self) -> None:
-        self.started = 0
-        self.finished = 0
-        self.late: list[RunView] = []
-        self.origin: dict[int, int] = {}  # id(view) -> the cell it was created in
-
-    def pre_run_cell(self, *_: Any) -> None:
-        self.started += 1
-        self.resend()
-
-    def post_run_cell(self, *_: Any) -> None:
-        self.resend()
-        self.finished += 1
-
-    def view_created(self, view: RunView) -> None:
-        self.origin[id(view)] = self.started
-
-    def view_finished(self, view: RunView) -> None:
-        origin = self.origin.pop(id(view), self.started)
-        if self.finished >= origin:  # its cell is over: nbclient and Lab would drop the update
-            self.late.append(view)
-
-    def resend(self) -> None:
-        late, self.late = self.late, []
-        for view in late:
-            view.send_final_state()
-
-
-_cells = _Cells()
 
 
 def _in_kernel(ipython: Any) -> bool:
@@ -82,9 +49,7 @@ def load(ipython: Any) -> None:
     # What a child prints goes under its row, not into whichever cell runs; with the
     # widget off nothing would show it, so it is also written to the cell then.
     output.capture(echo=lambda: not options.widget)
-    if in_kernel:
-        ipython.events.register("pre_run_cell", _cells.pre_run_cell)
-        ipython.events.register("post_run_cell", _cells.post_run_cell)
+    cells.install(ipython)
     _unsubscribe = bus.subscribe(on_event, runs_only=True)
 
 
@@ -95,7 +60,7 @@ def _show(run_id: str, in_kernel: bool) -> None:
     # The view stays alive as long as the run: the run's event bus holds it.
     live = LiveReport(run) if os.environ.get(JUPYTER_BASE_ENV) else None
     try:
-        view = RunView(
+        RunView(
             run,
             widget=in_kernel and options.widget,
             summary_at_end=not in_kernel and options.widget,
@@ -105,7 +70,6 @@ def _show(run_id: str, in_kernel: bool) -> None:
     except Exception:
         _log.exception("eagernb: could not show the run widget; the run goes on without it.")
         return
-    _cells.view_created(view)
 
 
 def _live_report(live: LiveReport | None) -> Callable[[RunView], None] | None:
@@ -123,7 +87,6 @@ def _live_report(live: LiveReport | None) -> Callable[[RunView], None] | None:
 
 
 def _finished(view: RunView) -> None:
-    _cells.view_finished(view)
     if options.reports and report_dir() is not None:
         # Written beside the next cell, not before this one returns: a big run's report
         # takes a while to render (about 0.1 ms per child), and the run is over.
@@ -134,7 +97,7 @@ def _finished(view: RunView) -> None:
 
 def _save(run: RunTree) -> None:
     try:
-        save_report(run)
+        save_report(run, background=True)
     except Exception:
         _log.exception("eagernb: could not write the report of run %s.", run.id)
 
@@ -147,10 +110,7 @@ def unload(ipython: Any) -> None:
     _unsubscribe = None
     bridge.uninstall()
     output.release()
-    for name in ("pre_run_cell", "post_run_cell"):
-        callback = getattr(_cells, name)
-        if callback in ipython.events.callbacks.get(name, []):
-            ipython.events.unregister(name, callback)
+    cells.uninstall()
     unregister_magics(ipython)
 
 

@@ -34,6 +34,7 @@ from .._core.run import RunTree
 from .._views import html as views
 from .._views.outline import Folds, Line, visible
 from . import render
+from .cells import cells
 from .links import extra_for, fetch_values, is_mirrored, page_url, remote_for_link
 from .options import options
 
@@ -184,6 +185,7 @@ class RunView:
             layout=w.Layout(width="100%"),
         )
         self._box.add_class("eagernb-run")
+        cells.view_created(self)
         self._render()
         self._display = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
@@ -472,7 +474,10 @@ class RunView:
         self._cancel.description = self.run.status.value.capitalize()
         self._cancel.icon = ""
         self._cancel.button_style = ""
-        self.send_final_state()
+        # Every change above went out as it was made; a run that ends after its cell has
+        # its whole state sent again from the next cell (see ``extension._Cells``).
+        self._update_display()
+        cells.view_finished(self)
         if self._on_finish is not None:
             self._on_finish(self)
 
@@ -505,6 +510,10 @@ class RunView:
         for widget in self._widgets():
             with contextlib.suppress(Exception):
                 widget.send_state()
+        self._update_display()
+
+    def _update_display(self) -> None:
+        """Refresh the text and HTML shown where widgets cannot be (a saved notebook)."""
         if self._display is not None:
             with contextlib.suppress(Exception):
                 self._display.update(self._bundle(), raw=True)
