@@ -93,6 +93,8 @@ class Progress:
                 text += f" in {seconds(max(0.0, record.duration))}"
             if record.error is not None:
                 text += f": {_one_line(str(record.error))}"
+            elif event.status is Status.SUCCEEDED and record.output is not None:
+                text += f" → {preview(record.output, 30)}"
             self._line(depth, text)
         elif isinstance(event, RunFinished):
             run = self.run

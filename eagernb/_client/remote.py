@@ -31,6 +31,7 @@ from .._engines.payload import (
     load_value,
     runtime_versions,
 )
+from .._engines.preview import previews
 from .auth import BearerAuth
 from .errors import RemoteRequestError, rebuild_exception
 from .link import ChannelLost, Link, Listener
@@ -381,12 +382,12 @@ class Remote:
 
     def _execution_body(
         self, name: str, version: str | None, inputs: Payload, project: str, domain: str,
-        parent_id: str | None, retries: int, timeout: float | None,
+        parent_id: str | None, retries: int, timeout: float | None, values: Mapping[str, Any],
     ) -> dict[str, Any]:  # fmt: skip
         return {
             "project": project, "domain": domain, "name": name, "version": version,
             "inputs_sha": inputs.sha256, "parent_id": parent_id, "retries": retries,
-            "timeout": timeout,
+            "timeout": timeout, "inputs_preview": previews(values),
         }  # fmt: skip
 
     def execute(
@@ -413,7 +414,7 @@ class Remote:
         payload = checked_value_payload(repr(name), values)
         self._blob_put(payload)
         body = self._execution_body(
-            name, version, payload, project, domain, parent_id, retries, timeout
+            name, version, payload, project, domain, parent_id, retries, timeout, values
         )
         return Execution(self._check(self._sync().post("/executions", json=body)), self)
 
@@ -444,7 +445,7 @@ class Remote:
             name = entity
         payload = checked_value_payload(repr(name), values)
         body = self._execution_body(
-            name, version, payload, project, domain, parent_id, retries, timeout
+            name, version, payload, project, domain, parent_id, retries, timeout, values
         )
         inline: bytes | None = payload.data
         if len(payload.data) > _INLINE_INPUTS:  # big inputs go up once, as a blob

@@ -23,6 +23,7 @@ from starlette.responses import FileResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from .._engines.frames import FrameBuffer, decode
+from .._engines.preview import PREVIEW_CHARS
 from .auth import allow, authenticate, issue_token
 from .blobs import BlobStore
 from .credentials import TOKEN_LIFETIME, Credentials, Grant
@@ -40,6 +41,7 @@ _KINDS = ("task", "workflow", "eager")
 _MAX_WAIT = 300.0
 _INLINE = 1 << 20  # larger blobs are streamed from their file
 _CHANNEL = re.compile(r"^[0-9a-f]{16,64}$")
+_MAX_PREVIEWS = 256  # inputs previewed in one submission
 
 
 @dataclass
@@ -298,6 +300,7 @@ def _submit(
         raise RequestError(
             400, f"Field 'notify' must name a channel (16 to 64 hex digits), not {notify!r}."
         )
+    inputs_preview = _previews(body.get("inputs_preview"))
     found = services.store.entity(project, domain, name, version)
     if found is None:
         raise RequestError(404, _no_entity(services, project, domain, name, version))
@@ -315,8 +318,26 @@ def _submit(
             )
     return services.dispatcher.submit(
         found, inputs_sha=inputs_sha, parent_id=parent_id, retries=retries, timeout=timeout,
-        inputs=inputs, notify=notify, key=key,
+        inputs=inputs, notify=notify, key=key, inputs_preview=inputs_preview,
     )  # fmt: skip
+
+
+def _previews(value: Any) -> dict[str, str] | None:
+    """Field 'inputs_preview': ``{name: short text}`` the client made of the inputs (the
+    server never unpickles them); each text is cut to ``PREVIEW_CHARS``."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, dict)
+        or len(value) > _MAX_PREVIEWS
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+    ):
+        raise RequestError(
+            400,
+            "Field 'inputs_preview' must map input names to short texts (at most "
+            f"{_MAX_PREVIEWS} of them), or be left out.",
+        )
+    return {k[:PREVIEW_CHARS]: v[:PREVIEW_CHARS] for k, v in value.items()}
 
 
 async def submit_batch(request: Request) -> Response:

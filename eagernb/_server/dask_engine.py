@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .dask_worker import STARTED_TOPIC, run_job, stop_job, stop_jobs
-from .engine import Job, JobResult
+from .engine import Job, JobResult, text_preview
 from .errors import describe_resources, failure, unsatisfiable, worker_lost
 
 __all__ = ["DaskEngine", "dask_resources"]
@@ -204,7 +204,11 @@ class DaskEngine:
                     worker_lost=True,
                 )
             if reply.get("ok"):
-                return JobResult(ok=True, output=parts[0] if parts else b"")
+                return JobResult(
+                    ok=True,
+                    output=parts[0] if parts else b"",
+                    preview=text_preview(reply.get("preview")),
+                )
             return JobResult(
                 ok=False, error=reply.get("error"), exception=parts[1] if len(parts) > 1 else None
             )

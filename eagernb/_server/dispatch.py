@@ -145,6 +145,7 @@ class Dispatcher:
         inputs: bytes | None = None,
         notify: str | None = None,
         key: str | None = None,
+        inputs_preview: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Queue a new execution of ``entity`` and return it.
 
@@ -179,6 +180,7 @@ class Dispatcher:
             **{k: entity[k] for k in ("project", "domain", "name", "version", "kind")},
             "id": execution_id, "root_id": root_id, "parent_id": parent_id,
             "retries": retries, "timeout": timeout, "inputs_sha": inputs_sha,
+            "inputs_preview": inputs_preview,
         }  # fmt: skip
         execution, event = self._store.create_execution(row, time())
         if key is not None:
@@ -309,7 +311,7 @@ class Dispatcher:
                         output_sha = self._blobs.put(output)
                         self._finish(
                             execution_id, "succeeded", time(), None, inline=output,
-                            output_sha=output_sha,
+                            output_sha=output_sha, output_preview=result.preview,
                         )  # fmt: skip
                     return
                 output_sha = await self._blobs.put_async(output)
@@ -319,8 +321,9 @@ class Dispatcher:
                         f"{owner(execution)} ({execution_id}) returned without awaiting it.",
                     )
                 self._finish(
-                    execution_id, "succeeded", time(), None, inline=output, output_sha=output_sha
-                )
+                    execution_id, "succeeded", time(), None, inline=output, output_sha=output_sha,
+                    output_preview=result.preview,
+                )  # fmt: skip
                 return
             error = await self._error_of(result)
             if execution["kind"] != "task":

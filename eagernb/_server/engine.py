@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Job", "JobResult", "WorkerEngine"]
+from .._engines.preview import PREVIEW_CHARS
+
+__all__ = ["Job", "JobResult", "WorkerEngine", "text_preview"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class JobResult:
     ``output``: the pickled return value when ``ok``. ``error``: ``{"type_name", "message",
     "traceback"}`` otherwise. ``exception``: the pickled exception when it pickles.
     ``worker_lost``: the process running the attempt died before it answered.
+    ``preview``: a short text of the return value (see ``_engines.preview``), when ``ok``.
     """
 
     ok: bool
@@ -55,6 +58,7 @@ class JobResult:
     error: dict[str, Any] | None = None
     exception: bytes | None = field(default=None, repr=False)
     worker_lost: bool = False
+    preview: str | None = None
 
 
 @runtime_checkable
@@ -73,3 +77,8 @@ class WorkerEngine(Protocol):
         """Stop these attempts (execution id, attempt) if they still run anywhere: a server
         that stopped without ending them left them, and they are recorded failed now."""
         ...
+
+
+def text_preview(value: Any) -> str | None:
+    """A worker's preview of a return value, as sent in its reply (None when it sent none)."""
+    return value[:PREVIEW_CHARS] if isinstance(value, str) else None

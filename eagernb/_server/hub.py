@@ -85,14 +85,24 @@ async def event_lines(
                 lines.clear()
         if lines:
             yield "\n".join(lines) + "\n"
+            lines.clear()
         while not done:
-            event = await live.get()
-            if event.seq <= last:
-                continue
-            if members is not None and event.execution_id not in members:
-                if event.type != "queued" or event.parent_id not in members:
+            # Everything that arrived meanwhile goes out in one write: fewer, larger chunks.
+            pending = [await live.get()]
+            while not live.empty() and len(pending) < _BATCH:
+                pending.append(live.get_nowait())
+            for event in pending:
+                if event.seq <= last:
                     continue
-                members.add(event.execution_id)
-            last = event.seq
-            yield event.line + "\n"
-            done = event.final and event.execution_id == execution_id
+                if members is not None and event.execution_id not in members:
+                    if event.type != "queued" or event.parent_id not in members:
+                        continue
+                    members.add(event.execution_id)
+                last = event.seq
+                lines.append(event.line)
+                if event.final and event.execution_id == execution_id:
+                    done = True
+                    break
+            if lines:
+                yield "\n".join(lines) + "\n"
+                lines.clear()

@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from .._engines.frames import encode, read_frame
-from .engine import Job, JobResult
+from .engine import Job, JobResult, text_preview
 from .errors import unsatisfiable, worker_lost
 
 __all__ = ["WorkerPool"]
@@ -129,7 +129,11 @@ class WorkerPool:
         worker.codes = set(reply.get("kept") or ())
         self._release(worker)
         if reply.get("ok"):
-            return JobResult(ok=True, output=parts[0] if parts else b"")
+            return JobResult(
+                ok=True,
+                output=parts[0] if parts else b"",
+                preview=text_preview(reply.get("preview")),
+            )
         return JobResult(
             ok=False, error=reply.get("error"), exception=parts[1] if len(parts) > 1 else None
         )

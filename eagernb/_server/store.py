@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS executions (
     kind TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
     max_retries INTEGER NOT NULL DEFAULT 0, timeout REAL, inputs_sha TEXT NOT NULL,
     output_sha TEXT, error_json TEXT,
-    created_at REAL NOT NULL, started_at REAL, ended_at REAL
+    created_at REAL NOT NULL, started_at REAL, ended_at REAL,
+    inputs_preview TEXT, output_preview TEXT
 );
 CREATE INDEX IF NOT EXISTS executions_root ON executions (root_id);
 CREATE INDEX IF NOT EXISTS executions_parent ON executions (parent_id);
@@ -46,7 +47,11 @@ CREATE INDEX IF NOT EXISTS events_root ON events (root_id, seq);
 CREATE TABLE IF NOT EXISTS small_blobs (sha TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
-_UPDATABLE = frozenset({"status", "attempts", "output_sha", "error_json", "started_at", "ended_at"})
+_UPDATABLE = frozenset(
+    {"status", "attempts", "output_sha", "output_preview", "error_json", "started_at", "ended_at"}
+)
+# Columns added since the first release: a database made before gains them when opened.
+_ADDED_COLUMNS = {"executions": ("inputs_preview TEXT", "output_preview TEXT")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,7 @@ class StoredEvent:
 def execution_json(row: sqlite3.Row) -> dict[str, Any]:
     """An execution as the API shows it."""
     error = row["error_json"]
+    inputs_preview = row["inputs_preview"]
     return {
         "id": row["id"],
         "root_id": row["root_id"],
@@ -80,6 +86,8 @@ def execution_json(row: sqlite3.Row) -> dict[str, Any]:
         "timeout": row["timeout"],
         "inputs_sha": row["inputs_sha"],
         "output_sha": row["output_sha"],
+        "inputs_preview": json.loads(inputs_preview) if inputs_preview else None,
+        "output_preview": row["output_preview"],
         "error": json.loads(error) if error else None,
         "created_at": row["created_at"],
         "started_at": row["started_at"],
@@ -123,6 +131,11 @@ class Store:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
         self._depth = 0
         self._entities: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
 
@@ -218,12 +231,13 @@ class Store:
         with self.transaction():
             self._db.execute(
                 "INSERT INTO executions (id, root_id, parent_id, project, domain, name, version, "
-                "kind, status, max_retries, timeout, inputs_sha, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                "kind, status, max_retries, timeout, inputs_sha, created_at, inputs_preview) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 (
                     row["id"], row["root_id"], row["parent_id"], row["project"], row["domain"],
                     row["name"], row["version"], row["kind"], row["retries"], row["timeout"],
                     row["inputs_sha"], now,
+                    json.dumps(row["inputs_preview"]) if row.get("inputs_preview") else None,
                 ),
             )  # fmt: skip
             return self._event(row["id"], "queued", now)

@@ -80,8 +80,9 @@ def _extra(request: Request, rows: dict[str, dict[str, Any]]) -> Any:
     def extra_of(record: Any) -> Extra:
         data = rows.get(record.id, {})
         note = (
-            "Values are stored here as pickled blobs and only clients load them: the notebook "
-            "explorer shows them, or `eagernb executions show ID`."
+            "Shown above: short previews made where the values were. The values are stored "
+            "here as pickled blobs and only clients load them: the notebook explorer shows "
+            "them, or `eagernb executions show ID`."
         )
         return Extra(
             version=data.get("version"),

@@ -38,6 +38,7 @@ from .._core.errors import ErrorInfo
 from .._core.records import Kind
 from .._engines.frames import Frame, encode, read_frame_sync
 from .._engines.payload import dump_value, load_entity, load_value
+from .._engines.preview import preview
 
 __all__ = ["main", "run_job"]
 
@@ -152,16 +153,17 @@ def run_job(
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
     try:
-        output = dump_value(_call(payload, inputs, env, payload_sha))
+        value = _call(payload, inputs, env, payload_sha)
+        output = dump_value(value)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code included
         return _failure(exc)
     finally:
-        for key, value in saved.items():
-            if value is None:
+        for key, before in saved.items():
+            if before is None:
                 os.environ.pop(key, None)
             else:
-                os.environ[key] = value
-    return {"type": "result", "ok": True}, [output, None]
+                os.environ[key] = before
+    return {"type": "result", "ok": True, "preview": preview(value)}, [output, None]
 
 
 def _entity(payload: bytes, payload_sha: str | None) -> Entity:

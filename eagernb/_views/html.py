@@ -431,15 +431,15 @@ def details(
         "<h4>Inputs</h4>",
     ]
     inputs = extra.inputs if extra.inputs is not None else record.inputs
-    if extra.inputs_note and extra.inputs is None:
-        parts.append(f'<div class="enb-muted">{html.escape(extra.inputs_note)}</div>')
-    elif inputs:
+    if inputs:  # without the values at hand: the previews the record holds, if any
         cells = "".join(
             f"<tr><td><code>{html.escape(k)}</code></td><td>{value_html(v, value_limit)}</td></tr>"
             for k, v in inputs.items()
         )
         parts.append(f'<table class="enb-inputs">{cells}</table>')
-    else:
+    if extra.inputs_note and extra.inputs is None:
+        parts.append(f'<div class="enb-muted">{html.escape(extra.inputs_note)}</div>')
+    elif not inputs:
         parts.append('<div class="enb-muted">none</div>')
     if record.error is not None:
         parts.append(
@@ -453,6 +453,8 @@ def details(
         if extra.has_output:
             parts.append(value_html(extra.output, value_limit))
         elif extra.output_note:
+            if record.output is not None:  # a preview
+                parts.append(value_html(record.output, value_limit))
             parts.append(f'<div class="enb-muted">{html.escape(extra.output_note)}</div>')
         else:
             parts.append(value_html(record.output, value_limit))

@@ -23,6 +23,7 @@ from .._core.events import (
 )
 from .._core.records import ExecutionRecord, Kind, Status
 from .._core.run import RunTree
+from .values import Preview
 
 __all__ = ["Mirror", "tree_of"]
 
@@ -80,9 +81,11 @@ class Mirror:
             parent = None
             if server_id != self.root_execution_id:
                 parent = self.record_ids.get(str(parent_server), tree.root_id)
+            previews = data.get("inputs_preview") or {}
+            inputs = {str(k): Preview(str(v)) for k, v in previews.items()}
             record = ExecutionRecord(
                 rid, tree.id, parent, str(data["name"]), Kind(data["kind"]), Status.QUEUED,
-                {}, float(data.get("created_at") or 0.0),
+                inputs, float(data.get("created_at") or 0.0),
             )  # fmt: skip
             tree.emit(ExecutionQueued(record))
             if self.endpoint is not None:
@@ -107,7 +110,13 @@ class Mirror:
             tree.emit(ExecutionStarted(tree.id, rid, max(1, attempts), started))
         if status in _FINAL and not tree.records[rid].status.is_final:
             ended = float(data.get("ended_at") or 0.0)
-            tree.emit(ExecutionFinished(tree.id, rid, Status(status), ended, error=_error(data)))
+            shown = data.get("output_preview")
+            output = Preview(str(shown)) if status == "succeeded" and shown is not None else None
+            tree.emit(
+                ExecutionFinished(
+                    tree.id, rid, Status(status), ended, output=output, error=_error(data)
+                )
+            )
             if is_root and tree.ended_at is None:
                 tree.emit(RunFinished(tree.id, Status(status), ended))
         return rid

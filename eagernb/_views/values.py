@@ -12,7 +12,26 @@ import html
 import pprint
 from typing import Any
 
-__all__ = ["value_html", "value_text"]
+__all__ = ["Preview", "value_html", "value_text"]
+
+
+class Preview:
+    """Stands in for a value that stays elsewhere (on the control plane, pickled): shows
+    the short text made of it where it was (see ``eagernb._engines.preview``)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Preview) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
 
 
 def value_text(value: Any, limit: int) -> str:

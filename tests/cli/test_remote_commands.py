@@ -266,11 +266,11 @@ def test_remote_run_shows_children_live_and_prints_the_result(
     assert done.returncode == 0, done.stderr
     assert done.stdout == "22\n"
     progress = [line for line in done.stderr.splitlines() if line.startswith("  ")]
-    assert [re.sub(r" in \d+ ms$", "", line) for line in progress] == [
-        "  → add_one (task)",
-        "  ✓ add_one (task) succeeded",
-        "  → double (task)",
-        "  ✓ double (task) succeeded",
+    assert [re.sub(r" in \d+ ms", "", line) for line in progress] == [
+        "  → add_one (task) x=10",
+        "  ✓ add_one (task) succeeded → 11",
+        "  → double (task) x=11",
+        "  ✓ double (task) succeeded → 22",
     ]
     assert "✓ simple_eager_workflow succeeded in " in done.stderr
     root = server.ok(server.http.get(f"/executions/{execution_id(done.stderr)}"))
@@ -311,7 +311,7 @@ def test_local_run_needs_no_control_plane(files: Path, file: str) -> None:
     assert "Running eager simple_eager_workflow(x=10) locally" in done.stderr
     assert "  → add_one (task) x=10\n" in done.stderr
     assert "  → double (task) x=11\n" in done.stderr
-    assert re.search(r"\n  ✓ double \(task\) succeeded in \d+ ms\n", done.stderr)
+    assert re.search(r"\n  ✓ double \(task\) succeeded in \d+ ms → 22\n", done.stderr)
     assert "on the server" not in done.stderr
 
 

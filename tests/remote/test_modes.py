@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 import eagernb
@@ -322,3 +323,36 @@ def test_a_hybrid_child_shows_queued_until_a_worker_takes_it(
     child_started = [e for e in started if e.id == child.id]
     assert len(child_started) == 1
     assert child_started[0].time >= remote.fetch(child.execution_id).data["started_at"] - 1.0
+
+
+@task
+def summarize(values: list[int], label: str) -> dict[str, int]:
+    return {label: sum(values), "count": len(values)}
+
+
+@eager
+async def summarizes(n: int) -> int:
+    summary = await summarize(values=list(range(n)), label="total")
+    return summary["total"]
+
+
+def test_a_remote_run_s_rows_show_previews_of_values_that_stay_on_the_server(
+    remote: Remote, server: Server
+) -> None:
+    with eagernb.mode("remote"):
+        assert asyncio.run(summarizes(n=100)) == 4950
+    run = eagernb.last_run()
+    assert run is not None
+    child = next(r for r in run.records.values() if r.name == "summarize")
+    # The values stay on the server (pickled); the rows show what was made of them where
+    # they were: the inputs by the eager body that submitted the child, the output by
+    # the worker that ran it. Long containers are cut after a few items.
+    assert {k: repr(v) for k, v in child.inputs.items()} == {
+        "values": "[0, 1, 2, 3, 4, 5, 6, 7, ...]",
+        "label": "'total'",
+    }
+    assert repr(child.output) == "{'total': 4950, 'count': 100}"
+    root = run.links[run.root_id].execution_id
+    page = httpx.get(f"{server.url}/ui/executions/{root}", timeout=30).text
+    assert "[0, 1, 2, 3, 4, 5, 6, 7, ...]" in page
+    assert "{&#x27;total&#x27;: 4950, &#x27;count&#x27;: 100}" in page

@@ -195,3 +195,52 @@ def test_uploads_over_the_limit_are_refused_with_their_size(tmp_path: Path) -> N
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def test_an_execution_keeps_the_previews_of_its_values(server: Server) -> None:
+    registered = server.register(add_one)
+    run = {
+        **{k: registered[k] for k in ("project", "domain", "version")}, "name": "add_one",
+        "inputs_sha": server.put(dump_value({"x": 41})),
+    }  # fmt: skip
+    created = server.http.post("/executions", json={**run, "inputs_preview": {"x": "41"}})
+    assert created.status_code == 201, created.text
+    assert created.json()["inputs_preview"] == {"x": "41"}
+    done = server.wait(created.json()["id"])
+    assert (done["status"], done["output_preview"]) == ("succeeded", "42")
+
+    for wrong in ({"x": 41}, ["41"], "41"):
+        refused = server.http.post("/executions", json={**run, "inputs_preview": wrong})
+        assert refused.status_code == 400
+        assert_sentence(refused.json()["error"], "'inputs_preview'", "short texts")
+
+
+def test_a_database_from_before_previews_gains_their_columns(tmp_path: Path) -> None:
+    from eagernb._server.store import Store
+
+    path = tmp_path / "old.db"
+    store = Store(path)
+    row = {
+        "id": "e1", "root_id": "e1", "parent_id": None, "project": "p", "domain": "d",
+        "name": "add_one", "version": "v1", "kind": "task", "retries": 0, "timeout": None,
+        "inputs_sha": "a" * 64,
+    }  # fmt: skip
+    store.create_execution(row, 1.0)
+    for column in ("inputs_preview", "output_preview"):  # as the first release made it
+        store._db.execute(f"ALTER TABLE executions DROP COLUMN {column}")
+    store.close()
+
+    reopened = Store(path)
+    try:
+        old = reopened.execution("e1")
+        assert old is not None
+        assert (old["name"], old["inputs_preview"], old["output_preview"]) == (
+            "add_one",
+            None,
+            None,
+        )
+        reopened.create_execution({**row, "id": "e2", "inputs_preview": {"x": "1"}}, 2.0)
+        new = reopened.execution("e2")
+        assert new is not None and new["inputs_preview"] == {"x": "1"}
+    finally:
+        reopened.close()

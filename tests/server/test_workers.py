@@ -79,7 +79,7 @@ def test_a_worker_exits_as_soon_as_its_server_goes_away(tmp_path: Path) -> None:
         worker.stdin.write(job)
         worker.stdin.flush()
         result, parts = read_frame_sync(worker.stdout)
-        assert result == {"type": "result", "ok": True, "kept": []}
+        assert result == {"type": "result", "ok": True, "preview": "2", "kept": []}
         assert parts[0] == dump_value(2)
 
         long_job = dump_entity(nap).data, dump_value({"seconds": 120.0})
