@@ -22,11 +22,16 @@ from ._core.errors import (
     EagerException,
     EagerNBError,
     ErrorInfo,
+    ExecutionCancelledError,
     InputTypeError,
     OutputTypeError,
+    ResourcesUnavailableError,
     RunCancelledError,
     ScopeClosedError,
+    ServerRestartedError,
+    ServerStoppedError,
     TaskTimeoutError,
+    WorkerLostError,
     WorkflowCompileError,
 )
 from ._core.events import bus as events
@@ -79,9 +84,10 @@ def __getattr__(name: str) -> _Any:
 # Public classes read as ``eagernb.Name`` in reprs and tracebacks, not by private module.
 for _name in (
     "Config", "DefinitionError", "Eager", "EagerException", "EagerNBError", "ErrorInfo",
-    "ExecutionRecord", "InputTypeError", "Kind", "LocalEngine", "OutputTypeError", "Promise",
-    "Run", "RunCancelledError", "ScopeClosedError", "Status", "Task", "TaskTimeoutError",
-    "Workflow", "WorkflowCompileError",
+    "ExecutionCancelledError", "ExecutionRecord", "InputTypeError", "Kind", "LocalEngine",
+    "OutputTypeError", "Promise", "ResourcesUnavailableError", "Run", "RunCancelledError",
+    "ScopeClosedError", "ServerRestartedError", "ServerStoppedError", "Status", "Task",
+    "TaskTimeoutError", "WorkerLostError", "Workflow", "WorkflowCompileError",
 ):  # fmt: skip
     globals()[_name].__module__ = __name__
 del _name
@@ -140,6 +146,7 @@ __all__ = [
     "Engine",
     "ErrorInfo",
     "Execution",
+    "ExecutionCancelledError",
     "ExecutionRecord",
     "InputTypeError",
     "Kind",
@@ -149,12 +156,16 @@ __all__ = [
     "Remote",
     "RemoteExecutionError",
     "RemoteRequestError",
+    "ResourcesUnavailableError",
     "Run",
     "RunCancelledError",
     "ScopeClosedError",
+    "ServerRestartedError",
+    "ServerStoppedError",
     "Status",
     "Task",
     "TaskTimeoutError",
+    "WorkerLostError",
     "Workflow",
     "WorkflowCompileError",
     "config",

@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from .._core.engine import Call
 from .._core.entity import Entity
 from .._core.events import ExecutionLinked, ExecutionOutput
 from .._core.records import Kind
+from .._core.run import Run
 from .._views.mirror import Mirror
 from .remote import Remote
 
 __all__ = ["RemoteEngine"]
 
 _TASK = Kind.TASK
+_CATCH_UP_SECONDS = 30.0
+_log = logging.getLogger("eagernb")
 
 
 class RemoteEngine:
@@ -41,7 +45,9 @@ class RemoteEngine:
         self.parent_id = parent_id  # the server execution these children belong to, if any
         self._versions: dict[Entity, asyncio.Future[str]] = {}
         self.execution_ids: dict[str, str] = {}
-        """The server execution id of each local record this engine submitted."""
+        """The server execution id of each local record this engine submitted or mirrors."""
+        self._following: dict[str, tuple[Mirror, int]] = {}  # root id -> (mirror, last seq)
+        self._cancels: set[asyncio.Task[Any]] = set()
 
     async def execute(self, call: Call) -> Any:
         __tracebackhide__ = True
@@ -86,10 +92,21 @@ class RemoteEngine:
                 await self._follow(call, execution.id)
             value = await remote.await_output(execution.id)
         except asyncio.CancelledError:
-            await asyncio.shield(remote.acancel(execution.id))
+            current = asyncio.current_task()
+            if not is_root and current is not None and not current.cancelling():
+                # Cancelled on the control plane (its explorer, `eagernb executions cancel`),
+                # not here: like a child cancelled from this explorer, its parent goes on.
+                run.cancelled_elsewhere(record_id)
+                raise
+            await asyncio.shield(self._cancel_on_server(execution.id))
+            if self.whole_run and is_root:
+                # The server has ended every descendant by now: hear how each one ended.
+                await asyncio.shield(self._catch_up(call, execution.id))
             raise
         except BaseException:
             start()  # its start was not heard (the channel broke): it ran, and failed
+            if self.whole_run and is_root:
+                await asyncio.shield(self._catch_up(call, execution.id))
             raise
         start()
         return value
@@ -100,20 +117,70 @@ class RemoteEngine:
         mirror = Mirror(
             run, execution_id, call.record_id, prefix=f"{run.id}.x", endpoint=self.remote.endpoint
         )
+        self._following[execution_id] = (mirror, 0)
+        await self._replay(execution_id)
+
+    async def _replay(self, execution_id: str) -> None:
+        """Apply the events of the run rooted at ``execution_id`` after the last one heard,
+        until the root's own end."""
+        mirror, after = self._following[execution_id]
         client = self.remote._async()
         async with client.stream(
-            "GET", f"/executions/{execution_id}/events", timeout=None
+            "GET", f"/executions/{execution_id}/events", params={"after": after}, timeout=None
         ) as response:
             async for line in response.aiter_lines():
                 if not line.strip():
                     continue
                 event = json.loads(line)
+                self._following[execution_id] = (mirror, int(event.get("seq") or after))
                 data = event["execution"]
                 if data["id"] == execution_id:
                     continue  # the root's own record and output come with its submission
                 local = mirror.apply_event(event)
                 if local is not None:
                     self.execution_ids[local] = data["id"]
+
+    async def _catch_up(self, call: Call, execution_id: str) -> None:
+        """After cancelling a followed run: bring its descendants' records to their end.
+
+        Without this the stream, cancelled with the run, would leave them shown running.
+        If the control plane cannot say, each is ended as cancelled, with a reason that
+        says its state there is unknown.
+        """
+        try:
+            await asyncio.wait_for(self._replay(execution_id), _CATCH_UP_SECONDS)
+        except Exception as exc:
+            reason = (
+                f"The run was cancelled and the control plane at {self.remote.endpoint} could "
+                f"not say how this execution ended ({type(exc).__name__}: {exc}). `eagernb "
+                "executions show ID` shows its state there."
+            )
+            call.run.end_unfinished(reason, skip=call.record_id)
+
+    async def _cancel_on_server(self, execution_id: str) -> bool:
+        """Cancel ``execution_id`` on the control plane; a failure is logged, not raised
+        (it runs shielded, often while the loop winds down, where nobody would hear it)."""
+        try:
+            await self.remote.acancel(execution_id)
+            return True
+        except Exception as exc:
+            _log.warning(
+                "eagernb: could not cancel execution %s on the control plane at %s (%s: %s); "
+                "it may still run there: `eagernb executions cancel %s` stops it.",
+                execution_id, self.remote.endpoint, type(exc).__name__, exc, execution_id,
+            )  # fmt: skip
+            return False
+
+    def cancel_elsewhere(self, run: Run, record_id: str) -> None:
+        """Cancel the server execution behind ``record_id`` (one this engine mirrors): its
+        parent on the server sees it cancelled, and the stream brings the news here."""
+        execution_id = self.execution_ids.get(record_id)
+        if execution_id is None:
+            return
+
+        task = asyncio.get_running_loop().create_task(self._cancel_on_server(execution_id))
+        self._cancels.add(task)
+        task.add_done_callback(self._cancels.discard)
 
     async def aclose(self) -> None:
         await self.remote.aclose()

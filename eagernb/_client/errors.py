@@ -7,9 +7,26 @@ import pickle
 from collections.abc import Mapping
 from typing import Any
 
-from .._core.errors import EagerNBError
+from .._core.errors import (
+    EagerNBError,
+    ResourcesUnavailableError,
+    RunCancelledError,
+    ServerRestartedError,
+    ServerStoppedError,
+    TaskTimeoutError,
+    WorkerLostError,
+)
 
 __all__ = ["ClientSecretError", "RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
+
+# The failures the control plane reports itself, by the type name it records.
+_SERVER_ERRORS: dict[str, type[EagerNBError]] = {
+    f"eagernb.{cls.__name__}": cls
+    for cls in (
+        ResourcesUnavailableError, RunCancelledError, ServerRestartedError, ServerStoppedError,
+        TaskTimeoutError, WorkerLostError,
+    )
+}  # fmt: skip
 
 
 class RemoteRequestError(EagerNBError):
@@ -56,6 +73,10 @@ def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> Ba
         if isinstance(exc, BaseException):
             exc.__dict__.setdefault("remote_traceback", text)
             return exc
-    return RemoteExecutionError(
-        str(error.get("type_name", "Exception")), str(error.get("message", "")), text
-    )
+    type_name = str(error.get("type_name", "Exception"))
+    known = _SERVER_ERRORS.get(type_name)
+    if known is not None:  # a failure the control plane reported itself
+        rebuilt = known(str(error.get("message", "")))
+        rebuilt.__dict__["remote_traceback"] = text
+        return rebuilt
+    return RemoteExecutionError(type_name, str(error.get("message", "")), text)

@@ -34,9 +34,13 @@ __all__ = [
     "ExecutionCancelledError",
     "InputTypeError",
     "OutputTypeError",
+    "ResourcesUnavailableError",
     "RunCancelledError",
     "ScopeClosedError",
+    "ServerRestartedError",
+    "ServerStoppedError",
     "TaskTimeoutError",
+    "WorkerLostError",
     "WorkflowCompileError",
     "as_eager_exception",
 ]
@@ -108,6 +112,26 @@ class ExecutionCancelledError(EagerNBError):
 
 class RunCancelledError(EagerNBError):
     """A run was cancelled on purpose (Cancel button or ``Run.cancel()``)."""
+
+
+# Failures the control plane reports itself (no user code raised them): a remote child's
+# parent catches them by these types.
+
+
+class WorkerLostError(EagerNBError, RuntimeError):
+    """The worker process (or Dask worker) running an attempt died before it answered."""
+
+
+class ServerRestartedError(EagerNBError, RuntimeError):
+    """The control plane restarted while the execution ran or waited to run."""
+
+
+class ServerStoppedError(EagerNBError, RuntimeError):
+    """The control plane shut down while the execution ran."""
+
+
+class ResourcesUnavailableError(EagerNBError, RuntimeError):
+    """No worker offers the resources the task asked for."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,6 +199,19 @@ class RunTree:
         """Cancel one execution of this run (the root: the whole run). False if it cannot."""
         return False
 
+    def end_unfinished(self, reason: str, *, skip: str | None = None) -> int:
+        """End every execution not final yet (but ``skip``) as cancelled, with ``reason``
+        as its error: for executions whose real end can no longer be heard (a control
+        plane gone mid-run), so none is left shown running. Returns how many it ended."""
+        now = time()
+        unfinished = [
+            rid for rid, r in self.records.items() if rid != skip and not r.status.is_final
+        ]
+        for rid in unfinished:
+            error = ErrorInfo("eagernb.ExecutionCancelledError", reason, "")
+            self.emit(ExecutionFinished(self.id, rid, Status.CANCELLED, now, error=error))
+        return len(unfinished)
+
     def _append_output(self, record_id: str, stream: str, text: str) -> None:
         used = self._output_sizes.get(record_id, 0)
         if used >= _OUTPUT_LIMIT:
@@ -331,10 +344,23 @@ class Run(RunTree):
         if record_id == self.root_id:
             return self.cancel("from the explorer")
         loop = self._loop
-        if loop is None or loop.is_closed() or record_id not in self._live:
+        if loop is None or loop.is_closed():
             return False
+        if record_id not in self._live:
+            # Not awaited here: one the engine mirrors (a remote run's descendants).
+            record = self.records.get(record_id)
+            cancel_elsewhere = getattr(self.engine, "cancel_elsewhere", None)
+            if record is None or record.status.is_final or cancel_elsewhere is None:
+                return False
+            loop.call_soon_threadsafe(cancel_elsewhere, self, record_id)
+            return True
         loop.call_soon_threadsafe(self._cancel_child, record_id)
         return True
+
+    def cancelled_elsewhere(self, record_id: str) -> None:
+        """Child ``record_id`` was cancelled where it ran (an engine heard it): treat it as
+        a child cancelled on request, so its parent sees an error it may catch."""
+        self._cancel_requested.add(record_id)
 
     def _cancel_child(self, record_id: str) -> None:
         task = self._live.get(record_id)

@@ -150,6 +150,13 @@ def test_cancelling_a_run_cancels_its_children_on_the_server(remote: Remote, mod
             await handle
         except eagernb.RunCancelledError as exc:
             outcome = type(exc).__name__
+        # Every row the notebook shows has ended too (remote mode mirrors them).
+        shown = {r.status.value for r in handle.records.values()}
+        assert shown <= {"cancelled", "succeeded", "failed"}, shown
+        assert [r.status.value for r in handle.records.values() if r.name == "nap"] == [
+            "cancelled",
+            "cancelled",
+        ]
         ids = [e.id for e in await asyncio.to_thread(remote.list_executions, limit=20)]
         finals = [await remote.await_final(i) for i in ids]
         return outcome, [f"{e.data['name']}:{e.status}" for e in finals]
@@ -356,3 +363,37 @@ def test_a_remote_run_s_rows_show_previews_of_values_that_stay_on_the_server(
     page = httpx.get(f"{server.url}/ui/executions/{root}", timeout=30).text
     assert "[0, 1, 2, 3, 4, 5, 6, 7, ...]" in page
     assert "{&#x27;total&#x27;: 4950, &#x27;count&#x27;: 100}" in page
+
+
+@eager
+async def survives_a_cancelled_nap() -> str:
+    try:
+        await nap(i=60)
+    except eagernb.ExecutionCancelledError:
+        return "caught the cancelled child"
+    return "not cancelled"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_cancelling_one_child_lets_its_parent_go_on(remote: Remote, mode: str) -> None:
+    async def main() -> tuple[str, str, bool]:
+        with eagernb.mode(mode):
+            handle = survives_a_cancelled_nap.start()
+        running = asyncio.Event()
+
+        def watch(_event: object) -> None:
+            if any(
+                r.name == "nap" and r.status.value == "running" for r in handle.records.values()
+            ):
+                running.set()
+
+        handle.events.subscribe(watch)
+        await running.wait()
+        child = next(r.id for r in handle.records.values() if r.name == "nap")
+        accepted = handle.cancel_execution(child)
+        value = await handle
+        return value, handle.records[child].status.value, accepted
+
+    value, status, accepted = asyncio.run(main())
+    assert accepted
+    assert (value, status) == ("caught the cancelled child", "cancelled")

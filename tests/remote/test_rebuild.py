@@ -47,3 +47,18 @@ def test_no_exception_blob_at_all_also_falls_back() -> None:
     exc = rebuild_exception(FAILED, None)
     assert isinstance(exc, RemoteExecutionError)
     assert exc.remote_traceback.endswith("quota of 10 exceeded\n")
+
+
+def test_failures_the_control_plane_reports_itself_arrive_as_eagernb_classes() -> None:
+    import eagernb
+
+    for name in ("WorkerLostError", "ServerRestartedError", "ResourcesUnavailableError"):
+        message = f"what happened to e1 ({name})"
+        failed = {"id": "e1", "status": "failed", "error": {"type_name": f"eagernb.{name}",
+                                                            "message": message}}  # fmt: skip
+        exc = rebuild_exception(failed, None)
+        assert type(exc) is getattr(eagernb, name)
+        assert str(exc) == message
+        wrapped = as_eager_exception(exc, "charge", "e1")
+        assert isinstance(wrapped, getattr(eagernb, name))
+        assert ErrorInfo.from_exception(wrapped).type_name == f"eagernb.{name}"
