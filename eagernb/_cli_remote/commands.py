@@ -136,8 +136,8 @@ def _engine_for(args: argparse.Namespace, entity: Entity) -> tuple[Engine, str]:
 
     remote = connect(args)
     scope = f"project {remote.default_project}, domain {remote.default_domain}"
-    if args.remote:
-        return RemoteEngine(remote, whole_run=True), f"on {remote.endpoint} ({scope})"
+    if args.remote or entity.kind is Kind.TASK:  # a task on its own runs there in both
+        return RemoteEngine(remote, whole_run=args.remote), f"on {remote.endpoint} ({scope})"
     return RemoteEngine(remote), f"here, with its tasks on {remote.endpoint} ({scope})"
 
 

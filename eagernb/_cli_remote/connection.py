@@ -21,12 +21,16 @@ Command = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
 def connect(args: argparse.Namespace) -> Remote:
     """``--endpoint`` if given, else ``Remote.auto()``; credentials come from the environment
     (``EAGERNB_CLIENT_ID`` / ``EAGERNB_CLIENT_SECRET`` or ``EAGERNB_TOKEN``)."""
+    from .._client.errors import RemoteRequestError
     from .._client.remote import DEFAULT_DOMAIN, DEFAULT_PROJECT, Remote
 
     project = getattr(args, "project", None) or DEFAULT_PROJECT
     domain = getattr(args, "domain", None) or DEFAULT_DOMAIN
     if args.endpoint:
-        return Remote(args.endpoint, default_project=project, default_domain=domain)
+        try:
+            return Remote(args.endpoint, default_project=project, default_domain=domain)
+        except ValueError as exc:
+            raise RemoteRequestError(f"--endpoint: {exc}") from None
     return Remote.auto(project, domain)
 
 
@@ -58,6 +62,8 @@ def user_error(exc: Exception) -> str | None:
 
     if isinstance(exc, (LoadError, RemoteRequestError, PayloadError)):
         return str(exc)
+    if isinstance(exc, httpx.ConnectError) and str(exc).startswith("Cannot reach"):
+        return f"{exc} (--endpoint sets it for this command.)"
     if isinstance(exc, httpx.TransportError):
         try:
             where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode()}"

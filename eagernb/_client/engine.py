@@ -53,7 +53,8 @@ class RemoteEngine:
         __tracebackhide__ = True
         entity = call.entity
         is_root = call.record_id == call.run.root_id
-        submit = self.whole_run if is_root else (entity.kind is _TASK or self.remote_bodies)
+        # A task always runs remotely (hybrid mode too, when it is run on its own).
+        submit = entity.kind is _TASK or (self.whole_run if is_root else self.remote_bodies)
         if not submit:
             call.started()
             return await entity.run_local(call, self)

@@ -45,9 +45,11 @@ FINAL = frozenset({"succeeded", "failed", "cancelled"})
 _INLINE_INPUTS = 256 * 1024  # larger inputs are uploaded as a blob before the submission
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Execution:
-    """A snapshot of one remote execution, as the server described it."""
+    """A handle on one remote execution. ``data`` is what the server last said of it;
+    ``wait()``, ``refresh()`` and ``cancel()`` bring it up to date, and ``output`` waits
+    for the execution to end."""
 
     data: Mapping[str, Any]
     remote: Remote
@@ -58,6 +60,7 @@ class Execution:
 
     @property
     def status(self) -> str:
+        """The status as last heard (``refresh()`` or ``wait()`` to hear it again)."""
         return str(self.data["status"])
 
     @property
@@ -65,15 +68,25 @@ class Execution:
         return self.status in FINAL
 
     def wait(self, timeout: float | None = None) -> Execution:
-        """Block until the execution is final (long polls; no sleeping) and return it."""
-        return self.remote.wait(self.id, timeout)
+        """Block until the execution is final, or ``timeout`` seconds pass (long polls; no
+        sleeping); returns this handle, up to date."""
+        self.data = self.remote.wait(self.id, timeout).data
+        return self
+
+    def refresh(self) -> Execution:
+        """Ask the server for the execution's state now; returns this handle."""
+        self.data = self.remote.fetch(self.id).data
+        return self
 
     def __await__(self) -> Any:
         return self.remote.await_output(self.id).__await__()
 
     @property
     def output(self) -> Any:
-        """The output value of a succeeded execution; raises the child's error if it failed."""
+        """The output value, once the execution succeeded (waits for its end); raises its
+        error if it failed."""
+        if not self.done:
+            self.wait()
         return self.remote.output_of(self)
 
     @property
@@ -85,7 +98,9 @@ class Execution:
         return self.remote.list_executions(parent_id=self.id)
 
     def cancel(self) -> Execution:
-        return self.remote.cancel(self.id)
+        """Cancel it and its descendants on the server; returns this handle, up to date."""
+        self.data = self.remote.cancel(self.id).data
+        return self
 
 
 class Remote:
@@ -120,6 +135,11 @@ class Remote:
             raise ValueError(
                 "Pass client_id and client_secret together (from `eagernb auth create-client`), "
                 "or neither."
+            )
+        if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(
+                f"The control plane's address must be a URL such as http://127.0.0.1:8080, "
+                f"not {endpoint!r}: add http:// (or https://) in front of host and port."
             )
         self._endpoint = endpoint
         self.default_project = default_project
@@ -160,7 +180,13 @@ class Remote:
 
     def _find_endpoint(self) -> str:
         if self._resolve == "auto" and os.environ.get("EAGERNB_ENDPOINT"):
-            return os.environ["EAGERNB_ENDPOINT"]
+            found = os.environ["EAGERNB_ENDPOINT"]
+            if not found.startswith(("http://", "https://")):
+                raise RemoteRequestError(
+                    f"EAGERNB_ENDPOINT must be a URL such as http://127.0.0.1:8080, not "
+                    f"{found!r}: add http:// (or https://) in front of host and port."
+                )
+            return found
         path = Path(os.environ.get("EAGERNB_SANDBOX_FILE", str(SANDBOX_FILE))).expanduser()
         try:
             return str(json.loads(path.read_text())["url"])
@@ -185,7 +211,7 @@ class Remote:
                 base_url=self.endpoint + "/api/v1",
                 auth=self._bearer(),
                 timeout=self._timeout,
-                verify=_verify(self.endpoint),
+                transport=_Transport(verify=_verify(self.endpoint)),
             )
         return self._client
 
@@ -202,8 +228,10 @@ class Remote:
                 base_url=self.endpoint + "/api/v1",
                 auth=self._bearer(),
                 timeout=self._timeout,
-                verify=_verify(self.endpoint),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+                transport=_AsyncTransport(
+                    verify=_verify(self.endpoint),
+                    limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+                ),
             )
             link = self._links[key] = Link(client, self._check)
             link.on_close = functools.partial(self._drop_link, key, link)
@@ -582,3 +610,32 @@ def _verify(endpoint: str) -> ssl.SSLContext | bool:
     """One TLS context per process (building one reads the CA bundle: tens of ms), and
     none for plain HTTP, so a connection per event loop costs next to nothing."""
     return _ssl_context() if endpoint.startswith("https:") else False
+
+
+def _unreachable(request: httpx.Request, exc: httpx.ConnectError) -> httpx.ConnectError:
+    url = request.url
+    where = f"{url.scheme}://{url.netloc.decode()}"
+    return httpx.ConnectError(
+        f"Cannot reach the eagernb control plane at {where} ({exc or 'connection refused'}). "
+        "Is it running? Start one with `eagernb sandbox start` (or `eagernb server`), or point "
+        "eagernb.config.remote (or EAGERNB_ENDPOINT) at the address it listens on.",
+        request=request,
+    )
+
+
+class _Transport(httpx.HTTPTransport):
+    """Says which control plane could not be reached, and what to do, when none answers."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return super().handle_request(request)
+        except httpx.ConnectError as exc:
+            raise _unreachable(request, exc) from None
+
+
+class _AsyncTransport(httpx.AsyncHTTPTransport):
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await super().handle_async_request(request)
+        except httpx.ConnectError as exc:
+            raise _unreachable(request, exc) from None

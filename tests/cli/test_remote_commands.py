@@ -207,11 +207,25 @@ def test_register_a_notebook(server: Server, files: Path) -> None:
 def test_an_unreachable_control_plane_is_one_sentence(files: Path) -> None:
     done = eagernb("register", "--endpoint", "http://127.0.0.1:9", str(files / "flows.py"))
     assert done.returncode == 1
-    assert (
-        done.stderr.strip()
-        .splitlines()[-1]
-        .startswith("eagernb: Cannot reach the control plane at http://127.0.0.1:9 (ConnectError")
-    )
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("eagernb: Cannot reach the eagernb control plane at http://127.0.0.1:9")
+    assert "`eagernb sandbox start`" in last and "--endpoint" in last
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "says"),
+    [
+        (["--endpoint", "localhost:9"], None, "eagernb: --endpoint: The control plane's address"),
+        ([], "localhost:9", "eagernb: EAGERNB_ENDPOINT must be a URL"),
+    ],
+)
+def test_an_address_without_a_scheme_is_refused_saying_what_to_add(
+    flag: list[str], env: str | None, says: str
+) -> None:
+    done = eagernb("executions", "list", *flag, endpoint=env)
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(says) and "'localhost:9': add http://" in last
 
 
 def test_a_remote_run_that_cannot_be_submitted_says_why(files: Path, tmp_path: Path) -> None:
@@ -221,7 +235,7 @@ def test_a_remote_run_that_cannot_be_submitted_says_why(files: Path, tmp_path: P
     )  # fmt: skip
     assert unreachable.returncode == 1
     assert unreachable.stderr.splitlines()[-1].startswith(
-        "eagernb: add_one did not run: Cannot reach the control plane at http://127.0.0.1:9"
+        "eagernb: add_one did not run: Cannot reach the eagernb control plane at http://127.0.0.1:9"
     )
     locked = tmp_path / "locked.py"
     locked.write_text(

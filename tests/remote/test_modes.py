@@ -397,3 +397,46 @@ def test_cancelling_one_child_lets_its_parent_go_on(remote: Remote, mode: str) -
     value, status, accepted = asyncio.run(main())
     assert accepted
     assert (value, status) == ("caught the cancelled child", "cancelled")
+
+
+def test_a_plain_client_handle_is_brought_up_to_date(remote: Remote) -> None:
+    handle = remote.execute(seed.add_one, {"x": 1})
+    assert handle.status in ("queued", "running", "succeeded")
+    assert handle.wait() is handle
+    assert (handle.status, handle.output) == ("succeeded", 2)
+    by_name = remote.execute("add_one", {"x": 41})
+    assert by_name.output == 42  # waits for the end
+    assert by_name.status == "succeeded"
+    assert by_name.refresh().status == "succeeded"
+
+
+@pytest.mark.parametrize("whole_run", [False, True], ids=["hybrid", "remote"])
+def test_a_task_run_on_its_own_runs_remotely(remote: Remote, whole_run: bool) -> None:
+    from eagernb._client.engine import RemoteEngine
+
+    run = eagernb.Run(seed.add_one, {"x": 4}, RemoteEngine(remote, whole_run=whole_run))
+
+    async def main() -> int:
+        return int(await run.start())
+
+    assert asyncio.run(main()) == 5
+    assert run.root_id in run.links  # a remote execution
+    assert [(r.name, r.status.value) for _, r in run.walk()] == [("add_one", "succeeded")]
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_an_unreachable_control_plane_names_its_address_and_the_fix(mode: str) -> None:
+    eagernb.config.remote = Remote("http://127.0.0.1:9")
+    try:
+        with eagernb.mode(mode), pytest.raises(httpx.ConnectError) as raised:
+            asyncio.run(seed.simple_eager_workflow(x=1))
+    finally:
+        eagernb.config.remote = None
+    text = str(raised.value)
+    assert text.startswith("Cannot reach the eagernb control plane at http://127.0.0.1:9 (")
+    assert "`eagernb sandbox start`" in text
+
+
+def test_an_address_without_a_scheme_is_refused_at_once() -> None:
+    with pytest.raises(ValueError, match="add http:// \\(or https://\\) in front"):
+        Remote("localhost:9")
