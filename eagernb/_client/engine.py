@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from time import time
 from typing import Any
 
 from .._core.engine import Call
 from .._core.entity import Entity
-from .._core.events import ExecutionLinked, ExecutionOutput
+from .._core.errors import ErrorInfo
+from .._core.events import ExecutionLinked, ExecutionOutput, ExecutionRetrying, ExecutionStarted
 from .._core.records import Kind
 from .._core.run import Run
 from .._views.mirror import Mirror
@@ -54,8 +56,7 @@ class RemoteEngine:
         entity = call.entity
         is_root = call.record_id == call.run.root_id
         # A task always runs remotely (hybrid mode too, when it is run on its own).
-        submit = entity.kind is _TASK or (self.whole_run if is_root else self.remote_bodies)
-        if not submit:
+        if not self.runs_attempts(entity, is_root):
             call.started()
             return await entity.run_local(call, self)
         remote = self.remote
@@ -76,14 +77,27 @@ class RemoteEngine:
 
         def heard(frame: dict[str, Any]) -> None:
             if frame["type"] == "started":
-                start()  # a worker took it: until then it shows queued, as on the server
+                attempt = int(frame.get("attempt") or 1)
+                if attempt == 1 or not started:
+                    start()  # a worker took it: until then it shows queued, as on the server
+                else:  # the server's next attempt (it runs retries, see runs_attempts)
+                    run.emit(ExecutionStarted(run.id, record_id, attempt, float(frame["time"])))
+            elif frame["type"] == "retrying":
+                error = frame.get("error") or {}
+                info = ErrorInfo(
+                    str(error.get("type_name", "Exception")),
+                    str(error.get("message", "")),
+                    str(error.get("traceback", "")),
+                )
+                run.emit(ExecutionRetrying(run.id, record_id, int(frame["attempt"]), info, time()))
             elif frame["type"] == "output":
                 for stream, text in frame["chunks"]:
                     run.emit(ExecutionOutput(run.id, record_id, stream, text))
 
         execution = await remote.aexecute(
-            entity, call.inputs, version=version, parent_id=self.parent_id, listener=heard
-        )
+            entity, call.inputs, version=version, parent_id=self.parent_id, listener=heard,
+            retries=entity.retries, timeout=entity.timeout,
+        )  # fmt: skip
         self.execution_ids[record_id] = execution.id
         run.emit(ExecutionLinked(run.id, record_id, remote.endpoint, execution.id, version))
         if not remote.watching(execution.id):
@@ -111,6 +125,14 @@ class RemoteEngine:
             raise
         start()
         return value
+
+    def runs_attempts(self, entity: Entity, is_root: bool) -> bool:
+        """Whether the control plane runs ``entity``'s attempts (retries, timeout) itself:
+        for everything this engine submits, so each retry is an attempt of one execution
+        there and a timeout fails it as ``TaskTimeoutError``, not as a cancellation."""
+        if entity.kind is _TASK:
+            return True
+        return self.whole_run if is_root else self.remote_bodies
 
     async def _follow(self, call: Call, execution_id: str) -> None:
         """Mirror the remote run's descendants as local records until it is final."""

@@ -256,7 +256,7 @@ class Link:
                 self._early[execution["id"]] = final
             elif not future.done():
                 future.set_result(final)
-        elif kind in ("output", "started"):
+        elif kind in ("output", "started", "retrying"):
             listener = self._listeners.get(header["id"])
             if listener is not None:
                 listener(header)

@@ -71,7 +71,14 @@ def new_call(
 
 @runtime_checkable
 class Engine(Protocol):
-    """Runs calls and hands back their value, or raises what they raised."""
+    """Runs calls and hands back their value, or raises what they raised.
+
+    Two optional methods let an engine that runs work elsewhere say more:
+    ``runs_attempts(entity, is_root) -> bool``: True when that side runs ``entity``'s
+    retries and timeout itself (the launcher then makes one attempt and sets no timer);
+    ``cancel_elsewhere(run, record_id)``: cancel a record the engine mirrors but nothing
+    here awaits (a remote run's descendants), called on the run's loop.
+    """
 
     async def execute(self, call: Call) -> Any:
         """Run ``call`` to completion and return its output (cancel by cancelling this)."""

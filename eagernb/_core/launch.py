@@ -87,6 +87,11 @@ async def launch(
         # The attempts, inline: one coroutine per child, not one per layer.
         engine = run.engine
         timeout = entity.timeout
+        retries = entity.retries
+        if timeout is not None or retries:
+            runs_attempts = getattr(engine, "runs_attempts", None)
+            if runs_attempts is not None and runs_attempts(entity, scope is None):
+                timeout, retries = None, 0  # the engine's side retries and times them
         attempt = 0
         while True:
             attempt += 1
@@ -110,7 +115,7 @@ async def launch(
                 run._finished(rid, _SUCCEEDED, time(), value)
                 return value
             info = ErrorInfo.from_exception(exc)
-            if attempt <= entity.retries:
+            if attempt <= retries:
                 run.emit(ExecutionRetrying(run.id, rid, attempt, info, time()))
                 continue
             run._finished(rid, _FAILED, time(), error=info)

@@ -335,6 +335,10 @@ class Dispatcher:
                 self._finish(execution_id, "failed", time(), error, inline=result.exception)
                 return
             self._publish(execution_id, "retrying", time(), error_json=_dumps(error))
+            channel = self._notify.get(execution_id)
+            if channel is not None:
+                frame = {"type": "retrying", "id": execution_id, "attempt": attempt, "error": error}
+                self.channels.send(channel, frame)
 
     async def _attempt(self, execution: dict[str, Any], job: Job) -> JobResult:
         """Run one attempt. It is ``started`` when the engine says a worker took it (a job
@@ -387,7 +391,8 @@ class Dispatcher:
         self._hub.publish(advanced[1])
         channel = self._notify.get(execution_id)
         if channel is not None:
-            self.channels.send(channel, {"type": "started", "id": execution_id, "time": now})
+            frame = {"type": "started", "id": execution_id, "time": now, "attempt": attempt}
+            self.channels.send(channel, frame)
 
     async def _error_of(self, result: JobResult) -> dict[str, Any]:
         error = dict(result.error or {})

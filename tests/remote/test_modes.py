@@ -440,3 +440,61 @@ def test_an_unreachable_control_plane_names_its_address_and_the_fix(mode: str) -
 def test_an_address_without_a_scheme_is_refused_at_once() -> None:
     with pytest.raises(ValueError, match="add http:// \\(or https://\\) in front"):
         Remote("localhost:9")
+
+
+@task(retries=2)
+def flaky(path: str) -> int:
+    count = int(Path(path).read_text() or 0) + 1 if Path(path).exists() else 1
+    Path(path).write_text(str(count))
+    if count < 3:
+        raise ValueError(f"attempt {count} fails")
+    return count
+
+
+@eager
+async def calls_flaky(path: str) -> int:
+    return await flaky(path=path)
+
+
+@task(timeout=0.5)
+async def too_slow() -> int:
+    await asyncio.sleep(60)
+    return 0
+
+
+@eager
+async def catches_the_timeout() -> str:
+    try:
+        await too_slow()
+    except eagernb.TaskTimeoutError as exc:
+        return f"timed out: {exc}"
+    return "finished"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_retries_and_timeouts_are_attempts_of_one_server_execution(
+    remote: Remote, mode: str, tmp_path: Path
+) -> None:
+    counter = tmp_path / f"count-{mode}"
+    with eagernb.mode(mode):
+        assert asyncio.run(calls_flaky(path=str(counter))) == 3
+    run = eagernb.last_run()
+    assert run is not None
+    rows = [(r.name, r.status.value, r.attempts) for r in run.records.values()]
+    assert rows[1:] == [("flaky", "succeeded", 3)]
+    server_id = next(
+        link.execution_id for rid, link in run.links.items() if run.records[rid].name == "flaky"
+    )
+    there = remote.fetch(server_id)
+    assert (there.status, there.data["attempts"], there.data["retries"]) == ("succeeded", 3, 2)
+
+    with eagernb.mode(mode):
+        said = asyncio.run(catches_the_timeout())
+    assert said.startswith("timed out: Task 'too_slow' ran longer than its timeout of 0.5 s")
+    run = eagernb.last_run()
+    assert run is not None
+    child = next(r for r in run.records.values() if r.name == "too_slow")
+    assert child.status.value == "failed" and child.error is not None
+    assert child.error.type_name.endswith("TaskTimeoutError")
+    server_id = run.links[child.id].execution_id
+    assert remote.fetch(server_id).status == "failed"
