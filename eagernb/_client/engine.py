@@ -14,6 +14,8 @@ import logging
 from time import time
 from typing import Any
 
+import httpx
+
 from .._core.engine import Call
 from .._core.entity import Entity
 from .._core.errors import ErrorInfo
@@ -21,6 +23,7 @@ from .._core.events import ExecutionLinked, ExecutionOutput, ExecutionRetrying, 
 from .._core.records import Kind
 from .._core.run import Run
 from .._views.mirror import Mirror
+from .errors import RemoteRequestError
 from .remote import Remote
 
 __all__ = ["RemoteEngine"]
@@ -116,12 +119,23 @@ class RemoteEngine:
             await asyncio.shield(self._cancel_on_server(execution.id))
             if self.whole_run and is_root:
                 # The server has ended every descendant by now: hear how each one ended.
-                await asyncio.shield(self._catch_up(call, execution.id))
+                await asyncio.shield(self._catch_up(call, execution.id, "was cancelled"))
             raise
+        except httpx.TransportError as exc:
+            start()
+            if self.whole_run and is_root:
+                await asyncio.shield(self._catch_up(call, execution.id, "lost its server"))
+            raise RemoteRequestError(
+                f"Lost contact with the control plane at {remote.endpoint} while waiting for "
+                f"{entity.kind.value} {entity.name!r} (execution {execution.id}): "
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}. It may have stopped or "
+                f"restarted; once it is back, `eagernb executions show {execution.id}` says "
+                "how it ended there."
+            ) from exc
         except BaseException:
             start()  # its start was not heard (the channel broke): it ran, and failed
             if self.whole_run and is_root:
-                await asyncio.shield(self._catch_up(call, execution.id))
+                await asyncio.shield(self._catch_up(call, execution.id, "failed"))
             raise
         start()
         return value
@@ -163,7 +177,7 @@ class RemoteEngine:
                 if local is not None:
                     self.execution_ids[local] = data["id"]
 
-    async def _catch_up(self, call: Call, execution_id: str) -> None:
+    async def _catch_up(self, call: Call, execution_id: str, what: str) -> None:
         """After cancelling a followed run: bring its descendants' records to their end.
 
         Without this the stream, cancelled with the run, would leave them shown running.
@@ -174,9 +188,9 @@ class RemoteEngine:
             await asyncio.wait_for(self._replay(execution_id), _CATCH_UP_SECONDS)
         except Exception as exc:
             reason = (
-                f"The run was cancelled and the control plane at {self.remote.endpoint} could "
-                f"not say how this execution ended ({type(exc).__name__}: {exc}). `eagernb "
-                "executions show ID` shows its state there."
+                f"The run {what} and the control plane at {self.remote.endpoint} could not "
+                f"say how this execution ended ({type(exc).__name__}: {exc or 'no answer'}). "
+                "Once it answers, `eagernb executions show ID` shows its state there."
             )
             call.run.end_unfinished(reason, skip=call.record_id)
 

@@ -271,6 +271,7 @@ class Link:
         for future in self._finals.values():
             if not future.done():
                 future.set_exception(lost)
+                future.exception()  # a waiter that is gone already must not log it unheard
         self._finals.clear()
         self._listeners.clear()
 

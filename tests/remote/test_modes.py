@@ -498,3 +498,41 @@ def test_retries_and_timeouts_are_attempts_of_one_server_execution(
     assert child.error.type_name.endswith("TaskTimeoutError")
     server_id = run.links[child.id].execution_id
     assert remote.fetch(server_id).status == "failed"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_a_server_killed_mid_run_ends_every_row_and_says_what_happened(
+    tmp_path: Path, mode: str
+) -> None:
+    doomed = Server(tmp_path / "data", workers=2)
+    eagernb.config.remote = Remote(doomed.url)
+    try:
+
+        async def main() -> BaseException:
+            with eagernb.mode(mode):
+                handle = naps.start(n=2)
+            both_running = asyncio.Event()
+
+            def watch(_event: object) -> None:
+                naps_running = [
+                    r for r in handle.records.values()
+                    if r.name == "nap" and r.status.value == "running"
+                ]  # fmt: skip
+                if len(naps_running) == 2:
+                    both_running.set()
+
+            handle.events.subscribe(watch)
+            await both_running.wait()
+            doomed.kill()
+            with pytest.raises(eagernb.RemoteRequestError) as raised:
+                await handle
+            assert {r.status.value for r in handle.records.values()} <= {"failed", "cancelled"}
+            return raised.value
+
+        error = asyncio.run(main())
+    finally:
+        eagernb.config.remote = None
+        doomed.kill()
+    text = str(error)
+    assert text.startswith(f"Lost contact with the control plane at {doomed.url}")
+    assert "`eagernb executions show " in text
