@@ -22,9 +22,11 @@ from .._core.entity import Entity
 __all__ = ["LoadError", "Loaded", "load"]
 
 NOTEBOOK_RULES = (
-    "In a notebook, code cells run top to bottom in one fresh module; lines that start "
-    "with % or ! (IPython magics and shell commands), %% cell magics and cells that are "
-    "not plain Python (top-level await) are skipped."
+    "In a notebook, what defines things runs, cell by cell top to bottom in one fresh "
+    "module: imports, functions, classes, assignments. Statements that only compute a "
+    "value to show (bare expressions such as print(...) or asyncio.run(...)), statements "
+    "with top-level await, lines that start with % or ! and %% cell magics are skipped; a "
+    "statement that raises ends its cell there, and later cells still run."
 )
 
 
@@ -111,6 +113,8 @@ def _load_notebook(path: Path, name: str) -> tuple[types.ModuleType, list[str]]:
     module.__file__ = str(path)
     _ship_by_value(module)
     skipped: list[str] = []
+    awaited: list[int] = []
+    shown: list[int] = []
     number = 0
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -124,19 +128,65 @@ def _load_notebook(path: Path, name: str) -> tuple[types.ModuleType, list[str]]:
         skipped.extend(f"{where} `{line.strip()}`" for line in dropped)
         filename = f"<{path.name} cell {number}>"
         try:
-            code = compile(source, filename, "exec", dont_inherit=True)
+            tree = ast.parse(source, filename)
         except SyntaxError as exc:
-            why = "top-level await" if _has_top_level_await(source) else f"not plain Python: {exc}"
-            skipped.append(f"{where} ({why})")
+            skipped.append(f"{where} (not plain Python: {exc})")
             continue
         # Keep the source for tracebacks, as IPython does for its cells.
         lines = source.splitlines(keepends=True)
         linecache.cache[filename] = (len(source), None, lines, filename)
+        awaits, shows, raised = _run_cell(tree, filename, module)
+        if raised is not None:
+            skipped.append(f"{where} from line {raised}")
+        awaited.extend([number] if awaits else [])
+        shown.extend([number] if shows else [])
+    if awaited:
+        skipped.append(f"top-level await in {_cells(awaited)}")
+    if shown:
+        skipped.append(f"bare expressions in {_cells(shown)}")
+    return module, skipped
+
+
+def _cells(numbers: list[int]) -> str:
+    if len(numbers) == 1:
+        return f"code cell {numbers[0]}"
+    return f"code cells {', '.join(map(str, numbers))}"
+
+
+def _run_cell(
+    tree: ast.Module, filename: str, module: types.ModuleType
+) -> tuple[bool, bool, str | None]:
+    """Run the statements of one cell that define things. Returns whether it skipped
+    some with top-level await, some bare expressions, and where and why it stopped."""
+    awaits = shows = False
+    for statement in tree.body:
+        if _awaits(statement):
+            awaits = True
+            continue
+        if isinstance(statement, ast.Expr):
+            shows = True
+            continue
+        code = compile(ast.Module([statement], []), filename, "exec", dont_inherit=True)
         try:
             exec(code, module.__dict__)
         except Exception as exc:
-            raise LoadError(f"Code cell {number} of {path} raised {_describe(exc)}.") from exc
-    return module, skipped
+            return awaits, shows, f"{statement.lineno} (it raised {_describe(exc)})"
+    return awaits, shows, None
+
+
+def _awaits(statement: ast.stmt) -> bool:
+    """Whether ``statement`` awaits at the top level (not inside a function it defines)."""
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return False
+    stack: list[ast.AST] = [statement]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def _ship_by_value(module: types.ModuleType) -> None:
@@ -158,14 +208,6 @@ def _plain_python(source: str) -> tuple[str | None, list[str]]:
         else:
             kept.append(line)
     return "\n".join(kept) + "\n", dropped
-
-
-def _has_top_level_await(source: str) -> bool:
-    try:
-        compile(source, "<cell>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
-    except SyntaxError:
-        return False
-    return True
 
 
 def _describe(exc: BaseException) -> str:

@@ -157,24 +157,26 @@ def test_a_notebook_skips_magics_shell_lines_and_top_level_await(tmp_path: Path)
     assert list(loaded.entities) == ["shout", "alias"]
     assert [e.name for e in loaded.unique()] == ["shout"]
     assert loaded.find("shout") is loaded.find("alias")
-    assert loaded.skipped[:5] == [
+    assert loaded.skipped[:4] == [
         "code cell 1 `%load_ext eagernb`",
         "code cell 2 `!ls`",
         "code cell 2 `%time x = 1`",
         "code cell 3 (a %% cell magic)",
-        "code cell 5 (top-level await)",
     ]
-    assert loaded.skipped[5].startswith("code cell 6 (not plain Python: invalid syntax")
+    assert loaded.skipped[4].startswith("code cell 6 (not plain Python: invalid syntax")
+    assert loaded.skipped[5:] == ["top-level await in code cell 5"]
     assert loaded.module.shout.fn("a") == "A"
 
 
-def test_a_cell_that_raises_names_the_cell(tmp_path: Path) -> None:
+def test_a_statement_that_raises_ends_its_cell_and_is_named(tmp_path: Path) -> None:
     path = tmp_path / "broken.ipynb"
-    cells = ["x = 1", "# the second cell\n1 / 0"]
+    cells = ["x = 1", "# the second cell\ny = 1 / 0\nnever = 2", "z = x + 2"]
     nbformat.write(new_notebook(cells=[new_code_cell(c) for c in cells]), path)
-    with pytest.raises(LoadError) as caught:
-        load(path)
-    assert str(caught.value) == f"Code cell 2 of {path} raised ZeroDivisionError: division by zero."
+    loaded = load(path)
+    assert loaded.skipped == [
+        "code cell 2 from line 2 (it raised ZeroDivisionError: division by zero)"
+    ]
+    assert (loaded.module.z, hasattr(loaded.module, "never")) == (3, False)
 
 
 def test_loaded_code_is_shipped_by_value(tmp_path: Path) -> None:

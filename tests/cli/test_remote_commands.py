@@ -200,7 +200,7 @@ def test_register_a_notebook(server: Server, files: Path) -> None:
     ]
     assert (
         "skipped in flows.ipynb: code cell 1 `%load_ext eagernb`; code cell 2 `!echo shell "
-        "lines are skipped`; code cell 5 (top-level await)"
+        "lines are skipped`; top-level await in code cell 5"
     ) in done.stderr
 
 
@@ -659,3 +659,33 @@ def test_executions_show_what_the_run_printed(server: Server, tmp_path: Path) ->
     assert shown.returncode == 0, shown.stderr
     printed = shown.stdout.split("\nprinted:\n")[1].splitlines()
     assert printed == ["  [talks] starting", "  [talk] talking 1", "  [talk] talking 2"]
+
+
+def test_a_notebook_s_definitions_load_around_awaits_displays_and_failures(
+    tmp_path: Path,
+) -> None:
+    cells = [
+        "from eagernb import eager, task",
+        # definitions mixed with a top-level await and a display, as notebooks have them
+        "@task\ndef add_one(x: int) -> int:\n    return x + 1\n\n"
+        "await add_one(x=1)\n\n"
+        "@eager\nasync def plus_two(x: int) -> int:\n"
+        "    return await add_one(x=await add_one(x=x))\n"
+        "plus_two",
+        # a statement that fails while loading ends its cell; later cells still load
+        "broken = None.walk()\nnever = 1",
+        "@task\ndef triple(x: int) -> int:\n    return 3 * x",
+    ]
+    notebook = new_notebook(cells=[new_code_cell(c) for c in cells])
+    path = tmp_path / "mixed.ipynb"
+    nbformat.write(notebook, path)
+    done = eagernb("run", str(path), "plus_two", "--x", "5")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "7\n"
+    assert (
+        "eagernb: skipped in mixed.ipynb: code cell 3 from line 1 (it raised AttributeError: "
+        "'NoneType' object has no attribute 'walk'); top-level await in code cell 2; bare "
+        "expressions in code cell 2"
+    ) in done.stderr
+    tripled = eagernb("run", str(path), "triple", "--x", "5")
+    assert tripled.stdout == "15\n", tripled.stderr
