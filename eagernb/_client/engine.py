@@ -140,6 +140,13 @@ class RemoteEngine:
         start()
         return value
 
+    def public_id(self, record_id: str) -> str:
+        """In a body running on a worker (``parent_id`` set), the control plane's id of a
+        child: failures name it, so ``eagernb executions show ID`` finds it."""
+        if self.parent_id is None:
+            return record_id
+        return self.execution_ids.get(record_id, record_id)
+
     def runs_attempts(self, entity: Entity, is_root: bool) -> bool:
         """Whether the control plane runs ``entity``'s attempts (retries, timeout) itself:
         for everything this engine submits, so each retry is an attempt of one execution

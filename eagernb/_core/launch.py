@@ -121,7 +121,7 @@ async def launch(
             run._finished(rid, _FAILED, time(), error=info)
             if scope is None:
                 raise exc  # the root's failure is raised as itself
-            raise as_eager_exception(exc, name, rid) from exc
+            raise as_eager_exception(exc, name, _public_id(run, rid)) from exc
     except asyncio.CancelledError:
         if rid not in run._cancel_requested:
             run._finished(rid, _CANCELLED, time())
@@ -135,7 +135,7 @@ async def launch(
         )
         info = ErrorInfo(type(exc).__qualname__, str(exc), "")
         run._finished(rid, _CANCELLED, time(), error=info)
-        raise as_eager_exception(exc, name, rid) from None
+        raise as_eager_exception(exc, name, _public_id(run, rid)) from None
     finally:
         if acquired:
             semaphore.release()  # type: ignore[union-attr]
@@ -201,3 +201,10 @@ class _Attempt:
             "it finishes in the background and its result is discarded). Give it a larger "
             "timeout=..., or make it faster."
         )
+
+
+def _public_id(run: Run, rid: str) -> str:
+    """The id a user can look ``rid`` up by: the engine's own (a control plane's execution
+    id, for a body running on a worker, where this process's ids mean nothing), else it."""
+    public = getattr(run.engine, "public_id", None)
+    return rid if public is None else str(public(rid))

@@ -536,3 +536,19 @@ def test_a_server_killed_mid_run_ends_every_row_and_says_what_happened(
     text = str(error)
     assert text.startswith(f"Lost contact with the control plane at {doomed.url}")
     assert "`eagernb executions show " in text
+
+
+@eager
+async def names_the_failed_child(x: int) -> str:
+    try:
+        await unlucky(x=x)
+    except EagerException as exc:
+        return exc.execution_id
+    return "not raised"
+
+
+def test_a_failure_in_a_remote_body_names_the_server_execution(remote: Remote) -> None:
+    with eagernb.mode("remote"):
+        execution_id = asyncio.run(names_the_failed_child(x=3))
+    found = remote.fetch(execution_id)  # an id the control plane knows
+    assert (found.data["name"], found.status) == ("unlucky", "failed")
