@@ -77,6 +77,13 @@ def start(
     """
     running = status(data_dir)
     if running is not None:
+        has = "dask" if running.scheduler else "embedded"
+        if has != engine:
+            raise SandboxError(
+                f"A sandbox with the {has} engine is already running at {running.url}. Stop "
+                f"it first (`eagernb sandbox stop`) to start one with the {engine} engine, or "
+                "use the one running."
+            )
         return running
     data = data_dir.expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -175,14 +182,25 @@ def _start_dask(data: Path, workers: int, timeout: float) -> dict[str, object]:
                     f"{_tail(data / 'dask.log')}"
                 )
             time.sleep(0.05)
+        # Each worker offers the machine, as the embedded engine does: a task's cpu and
+        # memory requests are checked against what this machine has.
+        offer = f"CPU={os.cpu_count() or 1} MEMORY={_machine_memory()}"
         for _ in range(workers):
             spawn(
                 [*python, "distributed.cli.dask_worker", str(address), *common,
-                 "--nthreads", "1", "--nworkers", "1"]
+                 "--nthreads", "1", "--nworkers", "1", "--resources", offer]
             )  # fmt: skip
     info: dict[str, object] = {"address": address, "pids": pids}
     _write_dask(data, info)
     return info
+
+
+def _machine_memory() -> int:
+    """This machine's memory in bytes."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 2**34  # no sysconf (not Linux or macOS): 16 GiB, a guess that blocks nothing
 
 
 def _write_dask(data: Path, info: dict[str, object]) -> None:

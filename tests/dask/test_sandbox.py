@@ -30,9 +30,14 @@ def square(x: int) -> int:
     return x * x
 
 
+@task(resources={"cpu": 1, "memory": "1GiB"})
+def modest(x: int) -> int:
+    return x + 1
+
+
 @eager
 async def squares(n: int) -> int:
-    return sum(await asyncio.gather(*(square(x=i) for i in range(n))))
+    return sum(await asyncio.gather(*(square(x=i) for i in range(n)))) + await modest(x=0)
 
 
 def test_the_sandbox_starts_and_stops_a_local_dask_cluster(tmp_path: Path) -> None:
@@ -46,11 +51,15 @@ def test_the_sandbox_starts_and_stops_a_local_dask_cluster(tmp_path: Path) -> No
         assert f"Dask cluster at {scheduler}" in started.stderr
         status = _eagernb("sandbox", "status", "--data-dir", str(data)).stdout
         assert f"tasks on Dask at {scheduler}" in status
+        other = _eagernb("sandbox", "start", "--data-dir", str(data))  # the embedded engine
+        assert other.returncode == 1
+        assert "A sandbox with the dask engine is already running at " in other.stderr
         remote = Remote(started.stdout.strip())
         eagernb.config.remote = remote
         try:
             with eagernb.mode("hybrid"):
-                assert asyncio.run(squares(n=4)) == 14
+                # the sandbox's workers offer this machine's cpu and memory
+                assert asyncio.run(squares(n=4)) == 15
         finally:
             eagernb.config.remote = None
             remote.close()
