@@ -78,6 +78,10 @@ def __getattr__(name: str) -> _Any:
         from ._client import errors
 
         return getattr(errors, name)
+    if name == "PayloadError":
+        from ._engines.payload import PayloadError
+
+        return PayloadError
     raise AttributeError(f"module 'eagernb' has no attribute {name!r}")
 
 
@@ -152,6 +156,7 @@ __all__ = [
     "Kind",
     "LocalEngine",
     "OutputTypeError",
+    "PayloadError",
     "Promise",
     "Remote",
     "RemoteExecutionError",

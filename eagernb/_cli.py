@@ -25,6 +25,19 @@ from typing import Any, TextIO
 __all__ = ["main"]
 
 
+def _port(text: str) -> int:
+    """A TCP port number for argparse: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{port} is not a port: use 1 to 65535, or 0 for any free one"
+        )
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``), run the subcommand, return the exit code."""
     parser = argparse.ArgumentParser(
@@ -62,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     server.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     server.add_argument(
-        "--port", type=int, default=8700, help="0 picks a free port (default: 8700)"
+        "--port", type=_port, default=8700, help="0 picks a free port (default: 8700)"
     )
     server.add_argument(
         "--data-dir", type=Path, default=Path("~/.eagernb/server"), metavar="DIR",
@@ -94,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data-dir", type=Path, default=Path("~/.eagernb/sandbox"), metavar="DIR",
         help="its data, log and sandbox.json (default: ~/.eagernb/sandbox)",
     )  # fmt: skip
-    sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default: 0)")
+    sandbox.add_argument("--port", type=_port, default=0, help="0 picks a free port (default: 0)")
     sandbox.add_argument("--workers", type=int, default=2, metavar="N", help="(default: 2)")
     sandbox.add_argument(
         "--engine", choices=["embedded", "dask"], default="embedded",
@@ -112,7 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace, argparse.ArgumentParser], int] = args.run
-    return run(args, args.parser)
+    try:
+        return run(args, args.parser)
+    except BrokenPipeError:  # the reader went away (`eagernb ... | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -153,7 +171,7 @@ def _sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         found = sandbox.status(args.data_dir)
         dask = f", tasks on Dask at {found.scheduler}" if found and found.scheduler else ""
         print(f"running at {found.url} (pid {found.pid}{dask})" if found else "stopped")
-        return 0
+        return 0 if found else 3  # as service managers say "not running"
     if args.action == "stop":
         stopped = sandbox.stop(args.data_dir)
         print(f"stopped (pid {stopped.pid})" if stopped else "stopped (it was not running)")

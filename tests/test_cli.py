@@ -91,3 +91,17 @@ def test_a_cell_that_runs_too_long_stops_the_run(
 
     assert "cell In [1] did not finish within --timeout 1 s" in capsys.readouterr().err
     assert out.exists()
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> None:
+    # `eagernb run ... | head -c 100`: the pipe closes long before the output ends.
+    flows = tmp_path / "lines.py"
+    flows.write_text(
+        "from eagernb import eager\n\n"
+        "@eager\nasync def lines(n: int) -> str:\n"
+        "    return '\\n'.join(f'line {i}' for i in range(n))\n"
+    )
+    command = f"{sys.executable} -m eagernb run --no-report {flows} lines --n 200000 | head -c 100"
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("'line 0\\nline 1\\n") and len(done.stdout) == 100
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr

@@ -80,3 +80,8 @@ def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> Ba
         rebuilt.__dict__["remote_traceback"] = text
         return rebuilt
     return RemoteExecutionError(type_name, str(error.get("message", "")), text)
+
+
+# Shown as ``eagernb.Name`` in tracebacks and reprs (the package exports them lazily).
+for _cls in (ClientSecretError, RemoteExecutionError, RemoteRequestError):
+    _cls.__module__ = "eagernb"

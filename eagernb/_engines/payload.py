@@ -304,3 +304,6 @@ def _captured_sizes(entity: Entity) -> list[tuple[str, int]]:
         except Exception:
             continue
     return sorted(sizes, key=lambda pair: -pair[1])
+
+
+PayloadError.__module__ = "eagernb"  # exported by the package as eagernb.PayloadError

@@ -24,7 +24,8 @@ class NotebookOptions:
         """Set option ``name`` from its text form, or raise ValueError saying what is allowed."""
         known = {f.name: f for f in fields(self)}
         if name not in known:
-            raise ValueError(f"Unknown eagernb option {name!r}. Known options: {', '.join(known)}.")
+            names = ", ".join(["mode", *known])  # mode is the session's (eagernb.config)
+            raise ValueError(f"Unknown eagernb option {name!r}. Known options: {names}.")
         current = getattr(self, name)
         value: object
         if isinstance(current, bool):

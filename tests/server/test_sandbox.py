@@ -17,7 +17,8 @@ def _sandbox(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_start_status_stop(tmp_path: Path) -> None:
     data = str(tmp_path / "sandbox")
-    assert _sandbox("status", "--data-dir", data).stdout == "stopped\n"
+    before = _sandbox("status", "--data-dir", data)
+    assert (before.stdout, before.returncode) == ("stopped\n", 3)
     try:
         started = _sandbox("start", "--data-dir", data)
         assert started.returncode == 0, started.stderr
@@ -29,9 +30,10 @@ def test_start_status_stop(tmp_path: Path) -> None:
         assert health["pid"] == info["pid"]
 
         assert _sandbox("start", "--data-dir", data).stdout.strip() == url, "already running"
-        assert (
-            _sandbox("status", "--data-dir", data).stdout
-            == f"running at {url} (pid {info['pid']})\n"
+        running = _sandbox("status", "--data-dir", data)
+        assert (running.stdout, running.returncode) == (
+            f"running at {url} (pid {info['pid']})\n",
+            0,
         )
     finally:
         stopped = _sandbox("stop", "--data-dir", data)
