@@ -210,8 +210,10 @@ def _notebook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         nonlocal count, current_source
         count, current_source = count + 1, cell.source
 
+    printed: dict[int, tuple[int, str]] = {}  # cell index -> (its count, the text shown)
+
     def on_executed(cell: Any, cell_index: int, execute_reply: Any) -> None:
-        _print_cell(count, cell, sys.stdout)
+        printed[cell_index] = (count, _print_cell(count, cell, sys.stdout))
 
     client = NotebookClient(
         nb,
@@ -232,6 +234,11 @@ def _notebook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         failure = exc
         client.set_widgets_metadata()  # execute() records widget state only when all cells ran
+    # A run started in the background ends after its cell: say how each one ended.
+    for index, (number, shown) in printed.items():
+        now = _cell_text(nb.cells[index])
+        if now != shown:
+            sys.stdout.write(f"\nIn [{number}], updated since:\n{now}")
     nbformat.write(nb, out)  # type: ignore[no-untyped-call]
     if failure is None:
         print(f"\nSaved the executed notebook to {out}.", file=sys.stderr)
@@ -252,8 +259,23 @@ def _notebook(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 1
 
 
-def _print_cell(count: int, cell: Any, file: TextIO) -> None:
-    """Print a header and the text outputs of one executed code cell, if it showed any."""
+def _print_cell(count: int, cell: Any, file: TextIO) -> str:
+    """Print a header and the text outputs of one executed code cell, if it showed any;
+    returns the text printed after the header."""
+    texts = _cell_text(cell)
+    if not texts:
+        return ""
+    lines = [line for line in cell.source.splitlines() if line.strip()]
+    # The first line that says what the cell does: skip decorators and comments.
+    first = next((ln for ln in lines if not ln.lstrip().startswith(("@", "#"))), lines[0])
+    more = " ..." if len(lines) > 1 else ""
+    file.write(f"\nIn [{count}]: {first}{more}\n{texts}")
+    file.flush()
+    return texts
+
+
+def _cell_text(cell: Any) -> str:
+    """The text outputs of one code cell, one after another."""
     texts: list[str] = []
     for output in cell.get("outputs", []):
         kind = output["output_type"]
@@ -266,14 +288,7 @@ def _print_cell(count: int, cell: Any, file: TextIO) -> None:
                 texts.append(text if text.endswith("\n") else text + "\n")
         elif kind == "error":
             texts.append(": ".join(filter(None, (output["ename"], output["evalue"]))) + "\n")
-    if not texts:
-        return
-    lines = [line for line in cell.source.splitlines() if line.strip()]
-    # The first line that says what the cell does: skip decorators and comments.
-    first = next((ln for ln in lines if not ln.lstrip().startswith(("@", "#"))), lines[0])
-    more = " ..." if len(lines) > 1 else ""
-    file.write(f"\nIn [{count}]: {first}{more}\n{''.join(texts)}")
-    file.flush()
+    return "".join(texts)
 
 
 if __name__ == "__main__":

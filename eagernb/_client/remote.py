@@ -16,6 +16,7 @@ import functools
 import json
 import os
 import ssl
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import httpx
 
 from .._core.entity import Entity
+from .._core.errors import InputTypeError
 from .._engines.payload import (
     Payload,
     checked_entity_payload,
@@ -439,6 +441,8 @@ class Remote:
             name = entity.name
         else:
             name = entity
+            found = self._check(self._sync().get(_entity_path(project, domain, name, version)))
+            _check_inputs(name, found, values)
         payload = checked_value_payload(repr(name), values)
         self._blob_put(payload)
         body = self._execution_body(
@@ -471,6 +475,8 @@ class Remote:
             name = entity.name
         else:
             name = entity
+            path = _entity_path(project, domain, name, version)
+            _check_inputs(name, self._check(await self._async().get(path)), values)
         payload = checked_value_payload(repr(name), values)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout, values
@@ -604,6 +610,38 @@ class Remote:
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
+
+
+def _entity_path(project: str, domain: str, name: str, version: str | None) -> str:
+    parts = [project, domain, name, *([version] if version else [])]
+    return "/entities/" + "/".join(urllib.parse.quote(p, safe="") for p in parts)
+
+
+_SIMPLE: dict[str, type | tuple[type, ...]] = {
+    "int": int, "float": (int, float), "str": str, "bool": bool,
+}  # fmt: skip
+
+
+def _check_inputs(name: str, entity: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Check ``values`` against a registered entity's interface before starting it by name:
+    unknown names, and values of the simple types (the rest is checked on the worker)."""
+    expected: Mapping[str, str] = (entity.get("interface") or {}).get("inputs") or {}
+    unknown = sorted(set(values) - set(expected))
+    if unknown:
+        raise InputTypeError(
+            f"{entity.get('kind', 'entity').capitalize()} {name!r} (version "
+            f"{entity.get('version')}) takes {', '.join(expected) or 'no inputs'}, not "
+            f"{', '.join(unknown)}."
+        )
+    for key, value in values.items():
+        wanted = _SIMPLE.get(expected[key])
+        if wanted is None:
+            continue
+        if not isinstance(value, wanted) or (isinstance(value, bool) and expected[key] != "bool"):
+            raise InputTypeError(
+                f"Input {key!r} of {name!r} must be {expected[key]}, got "
+                f"{type(value).__name__} {value!r}."
+            )
 
 
 def _verify(endpoint: str) -> ssl.SSLContext | bool:

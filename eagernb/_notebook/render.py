@@ -14,7 +14,18 @@ from .._core.interface import preview
 from .._core.records import ExecutionRecord, Status
 from .._core.run import RunTree as Run
 
-__all__ = ["STATUS_STYLE", "html_header", "html_rows", "html_summary", "text_summary"]
+__all__ = [
+    "PRINTED_LINES",
+    "STATUS_STYLE",
+    "html_header",
+    "html_rows",
+    "html_summary",
+    "printed_tail",
+    "text_summary",
+]
+
+PRINTED_LINES = 5
+"""Printed lines shown per execution in the text and HTML summaries (the last ones)."""
 
 # (icon, colour): saturated colours with white text read on light and dark themes alike.
 STATUS_STYLE: Mapping[Status, tuple[str, str]] = {
@@ -116,6 +127,12 @@ def html_rows(run: Run, max_rows: int) -> str:
             f"<td><code>{html.escape(_inputs(record, 60))}</code></td>"
             f"<td{error}><code>{html.escape(_result(record, 80))}</code></td></tr>"
         )
+        printed = printed_tail(run, record.id)
+        if printed:
+            out.append(
+                f'<tr><td></td><td colspan="6"><pre style="margin:0;opacity:0.8">'
+                f"{html.escape(printed)}</pre></td></tr>"
+            )
     hidden = len(run.records) - max_rows
     if hidden > 0:
         out.append(
@@ -125,6 +142,18 @@ def html_rows(run: Run, max_rows: int) -> str:
         )
     out.append("</table>")
     return "".join(out)
+
+
+def printed_tail(run: Run, record_id: str, lines: int = PRINTED_LINES) -> str:
+    """The last ``lines`` lines ``record_id`` printed (the explorer and report keep all)."""
+    pieces = run.outputs.get(record_id)
+    if not pieces:
+        return ""
+    text = "".join(piece for _, piece in pieces[-lines:])
+    kept = text.splitlines()
+    if len(kept) > lines:
+        kept = [f"… ({len(kept) - lines} earlier lines not shown)", *kept[-lines:]]
+    return "\n".join(line[:200] for line in kept)
 
 
 def html_summary(run: Run, counts: Mapping[Status, int], max_rows: int) -> str:
@@ -139,6 +168,7 @@ def text_summary(run: Run, counts: Mapping[Status, int], max_rows: int) -> str:
         f"{icon} {run.name} {run.status.value} in {_seconds(_elapsed(run))} "
         f"[{run.id}]; children: {_counts_text(counts) or 'none'}"
     ]
+    lines.extend(f"  │ {line}" for line in printed_tail(run, run.root_id).splitlines())
     for depth, record in itertools.islice(run.walk(), 1, max_rows):
         result = _result(record, 60)
         arrow = f" -> {result}" if result else ""
@@ -147,6 +177,8 @@ def text_summary(run: Run, counts: Mapping[Status, int], max_rows: int) -> str:
             f"({record.kind.value}) {record.status.value} {_duration(record)}"
             f"  {_inputs(record, 40)}{arrow}"
         )
+        pad = "  " * depth
+        lines.extend(f"{pad}  │ {line}" for line in printed_tail(run, record.id).splitlines())
     hidden = len(run.records) - max_rows
     if hidden > 0:
         lines.append(f"  … and {hidden} more executions")

@@ -223,6 +223,11 @@ def test_cli_runs_the_quickstart_and_saves_it(tmp_path: Path) -> None:
     assert printed["def raises_exc(x: int) -> int: ..."][-1] == "-1"
     assert printed['if __name__ == "__main__": ...'][-1] == "Result: 12"
     assert printed["await handle"] == ["8"]
+    # The cell that started a run in the background showed it running; once it ended,
+    # the command says how.
+    started = printed["handle = nested_eager_workflow.start(x=3) ..."]
+    assert any("nested_eager_workflow running" in line for line in started), started
+    assert any("nested_eager_workflow succeeded" in line for line in printed["updated since"])
     # A run view's text/plain is printed too: a summary line naming the workflow.
     assert any(
         "simple_eager_workflow" in line for line in printed["await simple_eager_workflow(x=5)"]
@@ -237,9 +242,9 @@ def _cells_printed(text: str) -> dict[str, list[str]]:
     printed: dict[str, list[str]] = {}
     lines: list[str] = []
     for line in text.splitlines():
-        header = re.fullmatch(r"In \[\d+\]: (.*)", line)
+        header = re.fullmatch(r"In \[\d+\](?:: (.*)|, (updated since):)", line)
         if header:
-            lines = printed.setdefault(header[1], [])
+            lines = printed.setdefault(header[1] or header[2], [])
         elif line:
             lines.append(line)
     return printed

@@ -552,3 +552,12 @@ def test_a_failure_in_a_remote_body_names_the_server_execution(remote: Remote) -
         execution_id = asyncio.run(names_the_failed_child(x=3))
     found = remote.fetch(execution_id)  # an id the control plane knows
     assert (found.data["name"], found.status) == ("unlucky", "failed")
+
+
+def test_starting_by_name_checks_the_registered_interface(remote: Remote) -> None:
+    remote.register(seed.add_one)
+    with pytest.raises(eagernb.InputTypeError, match="Input 'x' of 'add_one' must be int, got str"):
+        remote.execute("add_one", {"x": "bad"})
+    with pytest.raises(eagernb.InputTypeError, match=r"takes x, not y\."):
+        remote.execute("add_one", {"y": 1})
+    assert remote.execute("add_one", {"x": 2}).output == 3

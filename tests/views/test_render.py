@@ -302,3 +302,38 @@ def test_the_report_has_fold_toggles_and_collapse_buttons(nested_run, tmp_path: 
     assert text.count('data-act="fold"') == 2 * parents, "on tree and timeline rows"
     assert text.count('data-fold="open"') == 2 * parents, "every subtree starts expanded"
     assert 'data-act="collapse"' in text and 'data-act="expand"' in text
+
+
+@task
+def chatty(i: int) -> int:
+    for k in range(8):
+        print(f"child {i} line {k}")
+    return i
+
+
+@eager
+async def chats() -> int:
+    print("the body says hi")
+    return sum(await asyncio.gather(chatty(i=1), chatty(i=2)))
+
+
+def test_text_and_html_summaries_show_the_last_lines_each_execution_printed() -> None:
+    from eagernb._notebook.render import html_summary, text_summary
+
+    output.capture(echo=lambda: False)
+    try:
+        asyncio.run(chats())
+    finally:
+        output.release()
+    run = latest_run_of(chats)
+    text = text_summary(run, run.counts(), 100).splitlines()
+    assert text[1] == "  │ the body says hi"
+    first = text.index(next(line for line in text if "chatty (task)" in line))
+    assert text[first + 1 : first + 3] == [
+        "    │ … (3 earlier lines not shown)",
+        "    │ child 1 line 3",
+    ]
+    assert text[first + 6] == "    │ child 1 line 7"
+    page_html = html_summary(run, run.counts(), 100)
+    assert "the body says hi" in page_html and "child 2 line 7" in page_html
+    assert "child 2 line 2" not in page_html
