@@ -177,6 +177,7 @@ def dask_engine(settings: Settings) -> Iterable[Row]:
     if done.returncode != 0:
         raise RuntimeError(f"bench/dask_overhead.py failed: {done.stderr.strip()[-300:]}")
     names = {
+        "raw Dask: client.submit + gather": "raw Dask client.submit, same cluster",
         "eagernb hybrid: eager gather of tasks": "eagernb hybrid, Dask engine",
         "eagernb remote: eager gather of tasks": "eagernb remote, Dask engine",
         "eagernb DaskEngine.execute alone": "eagernb DaskEngine alone (no HTTP, no SQLite)",

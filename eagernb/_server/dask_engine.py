@@ -142,7 +142,7 @@ class DaskEngine:
                 payload = await client.scatter(payload, hash=False, direct=False)
                 pending.futures.append(payload)
             future = client.submit(
-                run_job, key, payload, job.inputs, job.env,
+                run_job, key, payload, job.inputs, job.env, job.payload_sha,
                 key=key, pure=False, retries=0, resources=wanted or None,
             )  # fmt: skip
             pending.futures.append(future)

@@ -66,8 +66,16 @@ _running: dict[str, _Runner] = {}
 _stopped: OrderedDict[str, None] = OrderedDict()  # keys stopped before their job began
 
 
-def run_job(key: str, payload: bytes, inputs: bytes, env: Mapping[str, str]) -> Frame:
+def run_job(
+    key: str,
+    payload: bytes,
+    inputs: bytes,
+    env: Mapping[str, str],
+    payload_sha: str | None = None,
+) -> Frame:
     """Run one job in an eagernb worker process; return its result frame.
+
+    ``payload_sha`` names the code, so a process that ran it before keeps it loaded.
 
     A process that dies before it answers gives ``{"ok": False, "lost": True, "pid": ...,
     "code": ...}``.
@@ -86,6 +94,8 @@ def run_job(key: str, payload: bytes, inputs: bytes, env: Mapping[str, str]) -> 
             return {"type": "result", "ok": False, "stopped": True}, []
         _running[key] = runner
     header = {"type": "job", "execution_id": key, "attempt": 0, "env": dict(env)}
+    if payload_sha is not None:
+        header["payload_sha"] = payload_sha
     try:
         runner.stdin.write(encode(header, payload, inputs))
         runner.stdin.flush()
