@@ -19,10 +19,10 @@ class _View(Protocol):
 
 class _Cells:
     def __init__(self) -> None:
-        self.started = 0
-        self.finished = 0
+        self.cell = 0  # cells started since installing
+        self.running = False  # whether cell number ``cell`` is still running
         self.late: list[_View] = []
-        self.origin: dict[int, int] = {}  # id(view) -> the cell it was created in
+        self.origin: dict[int, int | None] = {}  # id(view) -> the cell it was created in
         self._shell: Any = None
 
     def install(self, ipython: Any) -> None:
@@ -44,19 +44,21 @@ class _Cells:
                 shell.events.unregister(name, callback)
 
     def pre_run_cell(self, *_: Any) -> None:
-        self.started += 1
+        self.cell += 1
+        self.running = True
         self.resend()
 
     def post_run_cell(self, *_: Any) -> None:
         self.resend()
-        self.finished += 1
+        self.running = False
 
     def view_created(self, view: _View) -> None:
-        self.origin[id(view)] = self.started
+        self.origin[id(view)] = self.cell if self.running else None
 
     def view_finished(self, view: _View) -> None:
-        origin = self.origin.pop(id(view), self.started)
-        if self._shell is not None and self.finished >= origin:  # its cell is over
+        origin = self.origin.pop(id(view), None)
+        within = self.running and origin == self.cell
+        if self._shell is not None and not within:  # its cell is over
             self.late.append(view)
 
     def resend(self) -> None:

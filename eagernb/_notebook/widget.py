@@ -109,14 +109,15 @@ class RunView:
         self._header = w.HTML(layout=w.Layout(flex="1 1 auto"))
         self._cancel = self._button(
             "Cancel", self._on_cancel, icon="stop", button_style="danger",
-            tooltip="Cancel this run and all of its children",
+            tooltip="Cancel this run and all of its children", _dom_classes=("eagernb-cancel-run",),
         )  # fmt: skip
-        self._cancel.add_class("eagernb-cancel-run")
         self._filters: dict[Status | None, Any] = {}
         for status in (None, *Status):
-            button = self._button("", self._on_filter, tooltip="Show only this status")
+            button = self._button(
+                "", self._on_filter, tooltip="Show only this status",
+                _dom_classes=("eagernb-filter",),
+            )  # fmt: skip
             button.eagernb_status = status
-            button.add_class("eagernb-filter")
             self._filters[status] = button
         self._filters[None].tooltip = "Show every execution"
         self._tree_button = self._button("Tree", self._on_mode, tooltip="Rows as a tree")
@@ -161,14 +162,14 @@ class RunView:
                 grid_gap="0px 2px",
                 width="100%",
             ),
+            _dom_classes=("eagernb-rows",),
         )
-        self._grid.add_class("eagernb-rows")
         self._details = w.HTML(layout=w.Layout(width="auto"))
         self._cancel_one = self._button(
             "Cancel execution", self._on_cancel_one, icon="stop", button_style="warning",
             tooltip="Cancel the selected execution and its children; its parent goes on",
+            _dom_classes=("eagernb-cancel-one",),
         )  # fmt: skip
-        self._cancel_one.add_class("eagernb-cancel-one")
         self._close = self._button("Close", self._on_close, tooltip="Hide the details")
         self._details_box = w.VBox(
             [self._details, w.HBox([self._cancel_one, self._close])],
@@ -183,8 +184,8 @@ class RunView:
                 self._details_box,
             ],
             layout=w.Layout(width="100%"),
+            _dom_classes=("eagernb-run",),
         )
-        self._box.add_class("eagernb-run")
         cells.view_created(self)
         self._render()
         self._display = display(self._bundle(), raw=True, display_id=True)  # type: ignore[no-untyped-call]
@@ -219,11 +220,11 @@ class RunView:
                     lambda: w.Layout(width="22px", height="22px", padding="0", margin="1px 0"),
                 ),
                 style=self._shared("button", w.ButtonStyle),
+                # eagernb-nofold hides it; rows with children drop that class
+                _dom_classes=("eagernb-fold", "eagernb-nofold"),
             )
             fold.eagernb_slot = len(self._slots)
             fold.on_click(lambda b: self._clicked(self._on_fold, b))
-            fold.add_class("eagernb-fold")
-            fold.add_class("eagernb-nofold")  # shown on rows with children
             button = w.Button(
                 icon="chevron-right",
                 tooltip="Show this execution's details",
@@ -232,10 +233,10 @@ class RunView:
                     lambda: w.Layout(width="28px", height="22px", padding="0", margin="1px 0"),
                 ),
                 style=self._shared("button", w.ButtonStyle),
+                _dom_classes=("eagernb-select",),
             )
             button.eagernb_slot = len(self._slots)
             button.on_click(lambda b: self._clicked(self._on_select, b))
-            button.add_class("eagernb-select")
             cell = w.HTML(
                 layout=self._shared("cell", lambda: w.Layout(width="auto", margin="0")),
                 style=self._shared("html", _html_style),
@@ -470,10 +471,11 @@ class RunView:
                 self._on_finish(self)
             return
         self._render()
-        self._cancel.disabled = True
-        self._cancel.description = self.run.status.value.capitalize()
-        self._cancel.icon = ""
-        self._cancel.button_style = ""
+        with self._cancel.hold_sync():  # one message for the four changes
+            self._cancel.disabled = True
+            self._cancel.description = self.run.status.value.capitalize()
+            self._cancel.icon = ""
+            self._cancel.button_style = ""
         # Every change above went out as it was made; a run that ends after its cell has
         # its whole state sent again from the next cell (see ``extension._Cells``).
         self._update_display()
