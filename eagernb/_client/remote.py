@@ -441,9 +441,10 @@ class Remote:
             name = entity.name
         else:
             name = entity
+        payload = checked_value_payload(repr(name), values)  # before any request
+        if not isinstance(entity, Entity):
             found = self._check(self._sync().get(_entity_path(project, domain, name, version)))
             _check_inputs(name, found, values)
-        payload = checked_value_payload(repr(name), values)
         self._blob_put(payload)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout, values
@@ -475,9 +476,10 @@ class Remote:
             name = entity.name
         else:
             name = entity
+        payload = checked_value_payload(repr(name), values)  # before any request
+        if not isinstance(entity, Entity):
             path = _entity_path(project, domain, name, version)
             _check_inputs(name, self._check(await self._async().get(path)), values)
-        payload = checked_value_payload(repr(name), values)
         body = self._execution_body(
             name, version, payload, project, domain, parent_id, retries, timeout, values
         )
