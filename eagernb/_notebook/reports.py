@@ -13,9 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from .._core.records import ExecutionRecord
 from .._core.run import RunTree
-from .._views.html import Extra
 from .._views.report import report_dir, write_report
 from .cells import cells
 from .links import extra_for
@@ -23,8 +21,8 @@ from .links import extra_for
 __all__ = ["LiveReport", "report_dir", "save_report"]
 
 _REFRESH_MS = 2000
-_YIELD_EVERY = 4  # executions rendered between hand-overs (about 0.25 ms of work)
-_PAUSE = 0.001  # seconds paused at each hand-over while a cell runs
+_YIELD_EVERY = 4  # executions rendered between hand-overs while the kernel is idle
+_PAUSE = 0.001  # seconds paused before each execution while a cell runs
 
 
 def save_report(
@@ -32,23 +30,27 @@ def save_report(
 ) -> Path:
     """Write ``tree``'s report to ``path`` (default: ``config.reports/RUN_ID.html``).
 
-    ``background``: written on a thread of its own while the kernel goes on. Every few
-    executions it hands the interpreter back, and while a cell runs it also pauses a
-    millisecond: the cell runs at nearly full speed, and the report is written mostly
-    while the kernel is idle.
+    ``background``: written on a thread of its own while the kernel goes on. While a cell
+    runs it pauses a millisecond before each execution it renders, so the cell runs at
+    nearly full speed and the report is written mostly while the kernel is idle.
     """
     live = None if tree.status.is_final else {"refresh": _REFRESH_MS}
     done = 0
 
-    def extra_of(record: ExecutionRecord) -> Extra | None:
+    def pace() -> None:
+        # Sleeping releases the GIL: a waiting thread takes it. While a cell runs the
+        # report yields before each execution and pauses (it gets a few percent of the
+        # interpreter); while the kernel is idle it only hands over now and then.
         nonlocal done
         done += 1
-        if background and done % _YIELD_EVERY == 0:
-            # Sleeping releases the GIL: a waiting thread takes it.
-            time.sleep(_PAUSE if cells.running else 0)
-        return extra_for(tree, record)
+        if cells.running:
+            time.sleep(_PAUSE)
+        elif done % _YIELD_EVERY == 0:
+            time.sleep(0)
 
-    return write_report(tree, path, extra_of, live=live)
+    return write_report(
+        tree, path, lambda r: extra_for(tree, r), live=live, pace=pace if background else None
+    )
 
 
 class LiveReport:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import html
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .._core.records import ExecutionRecord, Status
 from .._core.run import RunTree
@@ -150,6 +150,18 @@ apply(); follow();
 """
 
 
+T = TypeVar("T")
+
+
+def _paced(items: Sequence[T], pace: Callable[[], None] | None) -> Iterator[T]:
+    if pace is None:
+        yield from items
+        return
+    for item in items:
+        pace()
+        yield item
+
+
 def _extra(extra_of: ExtraOf | None, record: ExecutionRecord) -> Extra | None:
     return None if extra_of is None else extra_of(record)
 
@@ -161,10 +173,12 @@ def main(
     live: Mapping[str, Any] | None = None,
     now: float | None = None,
     select: str | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> str:
     """The document's ``<main>``: header, controls, tree, timeline and every details pane.
 
-    ``select``: the execution whose details show first.
+    ``select``: the execution whose details show first. ``pace``: called before each
+    execution is rendered (a background writer gives other threads their turn there).
     """
     now = now if now is not None else (tree.ended_at or time.time())
     counts = tree.counts()
@@ -199,12 +213,12 @@ def main(
         '<button class="enb-btn" data-act="prev">◀</button><span id="enb-page"></span>'
         '<button class="enb-btn" data-act="next">▶</button></div>'
     )
-    tree_rows = "".join(row(tree, r, d, now=now) for d, r in entries)
-    bars = "".join(timeline_row(tree, r, d, now=now) for d, r in entries)
+    tree_rows = "".join(row(tree, r, d, now=now) for d, r in _paced(entries, pace))
+    bars = "".join(timeline_row(tree, r, d, now=now) for d, r in _paced(entries, pace))
     templates = "".join(
         f'<template data-for="{html.escape(r.id)}">'
         f"{details(tree, r.id, _extra(extra_of, r), value_limit=value_limit)}</template>"
-        for _, r in entries
+        for _, r in _paced(entries, pace)
     )
     return (
         f'<main id="enb-main" class="enb" {attrs}>{header(tree, counts)}{controls}'
@@ -231,11 +245,12 @@ def document(
     live: Mapping[str, Any] | None = None,
     nav: str = "",
     select: str | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> str:
     """The whole run as one HTML file that needs no network to view."""
     generated = time.strftime("%Y-%m-%d %H:%M:%S")
     body = (
-        f"{nav}{main(tree, extra_of, live=live, select=select)}"
+        f"{nav}{main(tree, extra_of, live=live, select=select, pace=pace)}"
         f'<p class="enb enb-muted">eagernb run report · {html.escape(tree.id)} · '
         f"written {generated}</p>"
     )

@@ -14,7 +14,7 @@ import os
 import tempfile
 import urllib.parse
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -114,19 +114,21 @@ def write_report(
     extra_of: page.ExtraOf | None = None,
     *,
     live: Mapping[str, Any] | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> Path:
     """Write ``tree``'s report to ``path`` (default: ``config.reports/RUN_ID.html``, with
     ``RUN_ID.json`` beside it) and return where it went.
 
     ``extra_of`` (default :func:`extra_for`) gives each execution's details their extras;
-    ``live`` makes the page follow a run still going (see :func:`page.main`).
+    ``live`` makes the page follow a run still going; ``pace`` is called before each
+    execution is rendered (see :func:`page.main`).
     """
     if extra_of is None:
 
         def extra_of(record: ExecutionRecord) -> Extra | None:
             return extra_for(tree, record)
 
-    text = page.document(tree, extra_of, live=live)
+    text = page.document(tree, extra_of, live=live, pace=pace)
     if path is not None:
         target = Path(path)
         write_text(target, text)
