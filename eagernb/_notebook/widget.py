@@ -104,9 +104,11 @@ class RunView:
 
         self._w = w
         self._looks: dict[str, Any] = {}
-        self._style = w.HTML(f"<style>{views.STYLESHEET}</style>")
-        self._style.layout.display = "none"
-        self._header = w.HTML(layout=w.Layout(flex="1 1 auto"))
+        html_style = self._shared("html", _html_style)
+        self._style = w.HTML(
+            f"<style>{views.STYLESHEET}</style>", layout=w.Layout(display="none"), style=html_style
+        )
+        self._header = w.HTML(layout=w.Layout(flex="1 1 auto"), style=html_style)
         self._cancel = self._button(
             "Cancel", self._on_cancel, icon="stop", button_style="danger",
             tooltip="Cancel this run and all of its children", _dom_classes=("eagernb-cancel-run",),
@@ -133,11 +135,11 @@ class RunView:
         )
         self._prev = self._button("◀", self._on_page, tooltip="Previous page")
         self._next = self._button("▶", self._on_page, tooltip="Next page")
-        self._page_label = w.HTML()
+        self._page_label = w.HTML(layout=self._shared("auto", _auto_layout), style=html_style)
         controls = w.HBox(
             [
                 *self._filters.values(),
-                w.HTML(layout=w.Layout(flex="1 1 auto", width="auto")),
+                w.HTML(layout=w.Layout(flex="1 1 auto", width="auto"), style=html_style),
                 self._collapse_all,
                 self._expand_all,
                 self._tree_button,
@@ -148,9 +150,10 @@ class RunView:
             ],
             layout=w.Layout(flex_flow="row wrap", align_items="center"),
         )
-        self._columns = w.HTML(layout=w.Layout(width="auto", margin="0"))
-        self._corner_fold = w.HTML(layout=w.Layout(width="22px", margin="0"))
-        self._corner = w.HTML(layout=w.Layout(width="28px", margin="0"))
+        cell_layout = self._shared("cell", lambda: w.Layout(width="auto", margin="0"))
+        self._columns = w.HTML(layout=cell_layout, style=html_style)
+        self._corner_fold = w.HTML(layout=w.Layout(width="22px", margin="0"), style=html_style)
+        self._corner = w.HTML(layout=w.Layout(width="28px", margin="0"), style=html_style)
         self._slots: list[tuple[Any, Any, Any]] = []
         # Every row widget is made now, in the cell that starts the run: a widget created
         # later by a background run would be missing from the notebook's saved state.
@@ -164,7 +167,7 @@ class RunView:
             ),
             _dom_classes=("eagernb-rows",),
         )
-        self._details = w.HTML(layout=w.Layout(width="auto"))
+        self._details = w.HTML(layout=self._shared("auto", _auto_layout), style=html_style)
         self._cancel_one = self._button(
             "Cancel execution", self._on_cancel_one, icon="stop", button_style="warning",
             tooltip="Cancel the selected execution and its children; its parent goes on",
@@ -202,7 +205,7 @@ class RunView:
         w = self._w
         button = w.Button(
             description=description,
-            layout=self._shared("auto", lambda: w.Layout(width="auto")),
+            layout=self._shared("auto", _auto_layout),
             style=self._shared("button", w.ButtonStyle),
             **kwargs,
         )
@@ -544,6 +547,12 @@ def _set(widget: Any, name: str, value: Any) -> None:
 def _output_size(run: RunTree, rid: str) -> int:
     pieces = run.outputs.get(rid)
     return len(pieces[-1][1]) if pieces else 0
+
+
+def _auto_layout() -> Any:
+    from ipywidgets import Layout
+
+    return Layout(width="auto")
 
 
 def _html_style() -> Any:
