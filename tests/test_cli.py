@@ -105,3 +105,24 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> N
     done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("'line 0\\nline 1\\n") and len(done.stdout) == 100
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+def test_a_run_whose_progress_reader_goes_away_still_succeeds_and_writes_its_report(
+    tmp_path: Path,
+) -> None:
+    flows = tmp_path / "few.py"
+    flows.write_text(
+        "import asyncio\nfrom eagernb import eager, task\n\n"
+        "@task\ndef one(i: int) -> int:\n    return i\n\n"
+        "@eager\nasync def many(n: int) -> int:\n"
+        "    return sum(await asyncio.gather(*(one(i=i) for i in range(n))))\n"
+    )
+    reports = tmp_path / "reports"
+    command = (
+        f"EAGERNB_REPORTS_DIR={reports} {sys.executable} -m eagernb run {flows} many --n 300 "
+        "2>&1 | head -1; exit ${PIPESTATUS[0]}"
+    )
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("Running eager many(n=300) locally")
+    assert done.returncode == 0, done.stderr
+    assert len(list(reports.glob("*.html"))) == 1

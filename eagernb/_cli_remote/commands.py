@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,11 +103,28 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         code: int | None = _interrupted(the_run, engine, args)
     else:
-        code = _report(the_run, engine, args)
+        try:
+            code = _report(the_run, engine, args)
+        except BrokenPipeError:  # the result's reader went away; the run is what counts
+            code = 0 if the_run.status is Status.SUCCEEDED else 1
     if code is None:  # it never ran: nothing to report
         return 1
-    _save_report(the_run, args)
+    with contextlib.suppress(BrokenPipeError):  # written; only saying where failed
+        _save_report(the_run, args)
+    _quiet_closed_pipes()
     return code
+
+
+def _quiet_closed_pipes() -> None:
+    """Point stdout and stderr at /dev/null if their readers went away, so the flush at
+    exit does not fail with a traceback of its own."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
 
 
 def _save_report(run: Run, args: argparse.Namespace) -> None:

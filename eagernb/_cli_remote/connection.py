@@ -60,10 +60,10 @@ def user_error(exc: Exception) -> str | None:
     from .._client.errors import RemoteRequestError
     from .._engines.payload import PayloadError
 
-    if isinstance(exc, (LoadError, RemoteRequestError, PayloadError)):
-        return str(exc)
     if isinstance(exc, httpx.ConnectError) and str(exc).startswith("Cannot reach"):
         return f"{exc} (--endpoint sets it for this command.)"
+    if isinstance(exc, (LoadError, RemoteRequestError, PayloadError)):
+        return str(exc)
     if isinstance(exc, httpx.TransportError):
         try:
             where = f" at {exc.request.url.scheme}://{exc.request.url.netloc.decode()}"

@@ -65,6 +65,7 @@ class Progress:
         self.run = run
         self.out = out
         self.icons = icons_for(out)
+        self.closed = False
         self._depth: dict[str, int] = {}
 
     def __call__(self, event: Event) -> None:
@@ -111,8 +112,13 @@ class Progress:
         if self.icons is not _ICONS:  # an output that cannot show every character
             encoding = self.out.encoding or "ascii"
             line = line.encode(encoding, "replace").decode(encoding)
-        self.out.write(line)
-        self.out.flush()
+        if self.closed:
+            return
+        try:
+            self.out.write(line)
+            self.out.flush()
+        except (BrokenPipeError, ValueError):  # its reader went away (`... 2>&1 | head`)
+            self.closed = True  # the run goes on; only the progress lines stop
 
 
 def _one_line(text: str, limit: int = 120) -> str:

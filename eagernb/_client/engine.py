@@ -207,6 +207,11 @@ class RemoteEngine:
         try:
             await self.remote.acancel(execution_id)
             return True
+        except Exception:
+            pass  # this loop's connection may be closing with the run (Ctrl-C): ask again
+        try:
+            self.remote.cancel(execution_id)  # a blocking request of its own, on loopback
+            return True
         except Exception as exc:
             _log.warning(
                 "eagernb: could not cancel execution %s on the control plane at %s (%s: %s); "

@@ -652,30 +652,50 @@ def _verify(endpoint: str) -> ssl.SSLContext | bool:
     return _ssl_context() if endpoint.startswith("https:") else False
 
 
-def _unreachable(request: httpx.Request, exc: httpx.ConnectError) -> httpx.ConnectError:
+_NAMED: dict[type[httpx.TransportError], type[httpx.TransportError]] = {}
+
+
+def _control_plane_error(request: httpx.Request, exc: httpx.TransportError) -> Exception:
+    """``exc`` as the same httpx type that is also a :class:`RemoteRequestError`, with a
+    message naming the control plane and what to do: ``except httpx.TransportError`` and
+    ``except eagernb.RemoteRequestError`` (an ``EagerNBError``) both catch it."""
     url = request.url
     where = f"{url.scheme}://{url.netloc.decode()}"
-    return httpx.ConnectError(
-        f"Cannot reach the eagernb control plane at {where} ({exc or 'connection refused'}). "
-        "Is it running? Start one with `eagernb sandbox start` (or `eagernb server`), or point "
-        "eagernb.config.remote (or EAGERNB_ENDPOINT) at the address it listens on.",
-        request=request,
-    )
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectError):
+        message = (
+            f"Cannot reach the eagernb control plane at {where} ({detail}). Is it running? "
+            "Start one with `eagernb sandbox start` (or `eagernb server`), or point "
+            "eagernb.config.remote (or EAGERNB_ENDPOINT) at the address it listens on."
+        )
+    else:
+        message = (
+            f"Lost contact with the eagernb control plane at {where} during "
+            f"{request.method} {url.path} ({type(exc).__name__}: {detail}). It may have "
+            "stopped or restarted; ask again once it answers."
+        )
+    base = type(exc)
+    named = _NAMED.get(base)
+    if named is None:
+        named = _NAMED[base] = type(
+            base.__name__, (base, RemoteRequestError), {"__module__": base.__module__}
+        )
+    return named(message, request=request)
 
 
 class _Transport(httpx.HTTPTransport):
-    """Says which control plane could not be reached, and what to do, when none answers."""
+    """Says which control plane failed to answer, and what to do (see above)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return super().handle_request(request)
-        except httpx.ConnectError as exc:
-            raise _unreachable(request, exc) from None
+        except httpx.TransportError as exc:
+            raise _control_plane_error(request, exc) from exc
 
 
 class _AsyncTransport(httpx.AsyncHTTPTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
             return await super().handle_async_request(request)
-        except httpx.ConnectError as exc:
-            raise _unreachable(request, exc) from None
+        except httpx.TransportError as exc:
+            raise _control_plane_error(request, exc) from exc

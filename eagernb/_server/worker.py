@@ -37,7 +37,7 @@ from .._core.entity import Entity
 from .._core.errors import ErrorInfo
 from .._core.records import Kind
 from .._engines.frames import Frame, encode, read_frame_sync
-from .._engines.payload import dump_value, load_entity, load_value
+from .._engines.payload import PayloadError, dump_value, load_entity, load_value
 from .._engines.preview import preview
 
 __all__ = ["main", "run_job"]
@@ -154,9 +154,12 @@ def run_job(
     os.environ.update(env)
     try:
         value = _call(payload, inputs, env, payload_sha)
-        output = dump_value(value)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code included
         return _failure(exc)
+    try:
+        output = dump_value(value)
+    except Exception as exc:
+        return _failure(_unpicklable_output(payload_sha, value, exc))
     finally:
         for key, before in saved.items():
             if before is None:
@@ -164,6 +167,19 @@ def run_job(
             else:
                 os.environ[key] = before
     return {"type": "result", "ok": True, "preview": preview(value)}, [output, None]
+
+
+def _unpicklable_output(payload_sha: str | None, value: Any, exc: Exception) -> Exception:
+    entity = _entities.get(payload_sha) if payload_sha is not None else None
+    who = f"{entity.kind.value.capitalize()} {entity.name!r}" if entity is not None else "It"
+    error = PayloadError(
+        f"{who} returned a {type(value).__module__}.{type(value).__qualname__} that cannot be "
+        f"pickled to send back ({type(exc).__name__}: {exc}). Return plain data (numbers, "
+        "text, lists, dicts, dataclasses, arrays, DataFrames), not locks, open files, "
+        "connections or clients; or keep such objects inside one task."
+    )
+    error.__traceback__ = None
+    return error
 
 
 def _entity(payload: bytes, payload_sha: str | None) -> Entity:

@@ -561,3 +561,28 @@ def test_starting_by_name_checks_the_registered_interface(remote: Remote) -> Non
     with pytest.raises(eagernb.InputTypeError, match=r"takes x, not y\."):
         remote.execute("add_one", {"y": 1})
     assert remote.execute("add_one", {"x": 2}).output == 3
+
+
+@task
+def hands_back_a_lock(x: int) -> object:
+    import threading
+
+    return threading.Lock()
+
+
+@eager
+async def wants_a_lock(x: int) -> object:
+    return await hands_back_a_lock(x=x)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_an_output_that_cannot_be_pickled_names_the_task_and_the_fix(
+    remote: Remote, mode: str
+) -> None:
+    with eagernb.mode(mode), pytest.raises(eagernb.PayloadError) as raised:
+        asyncio.run(wants_a_lock(x=1))
+    text = str(raised.value)
+    assert text.startswith(
+        "Task 'hands_back_a_lock' returned a _thread.lock that cannot be pickled"
+    )
+    assert "Return plain data" in text
