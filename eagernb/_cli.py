@@ -136,6 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers {args.workers}: give 1 or more worker processes.")
+    from ._server.sandbox import missing_server_packages
+
+    missing = missing_server_packages()
+    if missing:
+        parser.error(f"{', '.join(missing)} missing; install with: pip install 'eagernb[server]'")
     try:
         from ._server.main import ServerAlreadyRunning, serve
     except ImportError as exc:

@@ -88,7 +88,8 @@ def show(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     error = data.get("error")
     if error:
         message = error.get("message") or ""
-        fields.append(("error", f"{error.get('type_name')}: {message}" if message else "?"))
+        kind = error.get("type_name") or "an error"
+        fields.append(("error", f"{kind}: {message}" if message else str(kind)))
     for key, value in fields:
         print(f"{key:<10} {value}")
     children = [e.data for e in tree]

@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from .._core.entity import Entity
-from .._core.errors import InputTypeError
+from .._core.errors import InputTypeError, RunCancelledError
 from .._engines.payload import (
     Payload,
     checked_entity_payload,
@@ -59,6 +59,13 @@ class Execution:
     @property
     def id(self) -> str:
         return str(self.data["id"])
+
+    def __repr__(self) -> str:
+        data = self.data
+        return (
+            f"<eagernb Execution {data.get('id')} {data.get('kind', '')} "
+            f"{data.get('name', '')!r} {data.get('status', '')}>"
+        )
 
     @property
     def status(self) -> str:
@@ -592,6 +599,9 @@ class Remote:
         if data["status"] == "succeeded":
             return load_value(self._blob(data["output_sha"]))
         error = data.get("error") or {}
+        if data["status"] == "cancelled":  # an Exception here, not asyncio's CancelledError
+            reason = error.get("message") or "it was cancelled"
+            raise RunCancelledError(f"Execution {data['id']} was cancelled: {reason}")
         pickled = self._blob(error["exception_sha"]) if error.get("exception_sha") else None
         raise rebuild_exception(data, pickled)
 

@@ -57,6 +57,15 @@ class Config:
         default_factory=lambda: os.environ.get("EAGERNB_REPORTS_DIR", "~/.eagernb/reports")
     )
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # A mode set in code is checked at once; one from EAGERNB_MODE when a run starts.
+        if name == "mode" and value not in MODES and value != os.environ.get("EAGERNB_MODE"):
+            raise ValueError(
+                f"eagernb mode {value!r} is not one of {', '.join(MODES)}: set "
+                "eagernb.config.mode to one of them (in a notebook: %eagernb mode=hybrid)."
+            )
+        super().__setattr__(name, value)
+
 
 config = Config()
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from .config import engine_for
 from .context import SCOPE, Scope, current_scope
 from .entity import Entity
-from .errors import DefinitionError
+from .errors import DefinitionError, check_attempts
 from .records import Kind
 from .run import Run, run_root
 from .workflow import COMPILING
@@ -54,6 +54,7 @@ class Eager(Entity, Generic[P, R]):
                 f"@eager needs an `async def` function, but {getattr(fn, '__name__', fn)!r} is "
                 "not one. Write `async def` and `await` the tasks it calls."
             )
+        check_attempts("@eager", retries, timeout)
         if max_concurrency is not None and max_concurrency < 1:
             raise DefinitionError(f"@eager(max_concurrency={max_concurrency}) must be 1 or more.")
         _check_secret_name(client_secret_group, client_secret_key)

@@ -43,6 +43,7 @@ __all__ = [
     "WorkerLostError",
     "WorkflowCompileError",
     "as_eager_exception",
+    "check_attempts",
 ]
 
 
@@ -275,3 +276,19 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
     if hasattr(wrapped, "add_note"):
         wrapped.add_note(f"Raised by {name!r} (execution {execution_id}).")
     return wrapped  # type: ignore[no-any-return]
+
+
+def check_attempts(decorator: str, retries: Any, timeout: Any) -> None:
+    """Refuse ``retries`` that is not a whole number of 0 or more, and ``timeout`` that is
+    not a positive number of seconds (or None), naming the decorator."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise DefinitionError(
+            f"{decorator}(retries={retries!r}): retries must be a whole number, 0 or more."
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0
+    ):
+        raise DefinitionError(
+            f"{decorator}(timeout={timeout!r}): timeout must be a positive number of seconds, "
+            "or None for no timeout."
+        )

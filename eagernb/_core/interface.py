@@ -65,7 +65,13 @@ class Interface:
 
     @classmethod
     def of(cls, fn: Callable[..., Any], owner: str) -> Interface:
-        signature = inspect.signature(fn)
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError) as exc:
+            raise DefinitionError(
+                f"{owner} needs a Python function with a signature to read its inputs from, "
+                f"not {fn!r} ({exc}). Wrap it: `def f(x: int) -> int: return g(x)`."
+            ) from None
         try:
             hints = typing.get_type_hints(fn, include_extras=True)
         except Exception:

@@ -8,7 +8,7 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from .context import current_scope
 from .entity import Entity
-from .errors import DefinitionError
+from .errors import DefinitionError, check_attempts
 from .records import Kind
 from .resources import normalize
 from .workflow import COMPILING
@@ -43,10 +43,7 @@ class Task(Entity, Generic[P, R]):
         if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
             name = getattr(fn, "__name__", fn)
             raise DefinitionError(f"@task cannot wrap generator {name!r}; return a list instead.")
-        if retries < 0:
-            raise DefinitionError(f"@task(retries={retries}) must be 0 or more.")
-        if timeout is not None and timeout <= 0:
-            raise DefinitionError(f"@task(timeout={timeout}) must be a positive number of seconds.")
+        check_attempts("@task", retries, timeout)
         super().__init__(fn)
         self.retries = retries
         self.timeout = timeout

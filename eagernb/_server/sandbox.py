@@ -28,7 +28,15 @@ import httpx
 
 from .main import SERVER_FILE
 
-__all__ = ["DEFAULT_DIR", "Sandbox", "SandboxError", "start", "status", "stop"]
+__all__ = [
+    "DEFAULT_DIR",
+    "Sandbox",
+    "SandboxError",
+    "missing_server_packages",
+    "start",
+    "status",
+    "stop",
+]
 
 DEFAULT_DIR = Path("~/.eagernb/sandbox")
 SANDBOX_FILE = "sandbox.json"
@@ -48,6 +56,13 @@ class Sandbox:
     @property
     def log(self) -> Path:
         return self.data_dir / "server.log"
+
+
+def missing_server_packages() -> list[str]:
+    """The packages of eagernb's ``server`` extra that are not installed here."""
+    import importlib.util
+
+    return [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
 
 
 def status(data_dir: Path = DEFAULT_DIR) -> Sandbox | None:
@@ -75,6 +90,12 @@ def start(
 
     ``engine="dask"``: start a local Dask cluster with ``workers`` workers first.
     """
+    missing = missing_server_packages()
+    if missing:
+        raise SandboxError(
+            f"The sandbox runs eagernb's server, which needs {', '.join(missing)}: install "
+            "them with: pip install 'eagernb[server]'"
+        )
     running = status(data_dir)
     if running is not None:
         has = "dask" if running.scheduler else "embedded"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import re
+from typing import Any
 
 import pytest
 
+import eagernb
 from eagernb import (
     DefinitionError,
     EagerException,
@@ -216,3 +219,22 @@ def test_error_info_is_plain_data_for_views():
 def test_error_hierarchy(error, bases):
     assert all(issubclass(error, base) for base in bases)
     assert issubclass(EagerNBError, Exception)
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (lambda: task(retries=1.5)(lambda x: x), "@task(retries=1.5): retries must be a whole"),
+        (lambda: task(timeout="5")(lambda x: x), "@task(timeout='5'): timeout must be a positive"),
+        (lambda: task(int), "Task 'int' needs a Python function with a signature"),
+    ],
+)
+def test_decorator_arguments_are_checked_when_defined(make: Any, says: str) -> None:
+    with pytest.raises(eagernb.DefinitionError, match=re.escape(says)):
+        make()
+
+
+def test_a_mode_set_in_code_is_checked_at_once() -> None:
+    with pytest.raises(ValueError, match="eagernb mode 'Remote' is not one of local"):
+        eagernb.config.mode = "Remote"
+    assert eagernb.config.mode == "local"
