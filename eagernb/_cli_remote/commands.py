@@ -98,11 +98,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     the_run = Run(entity, inputs, engine)
     the_run.events.subscribe(Progress(the_run, sys.stderr))
     owned = engine if args.remote or args.hybrid else None
+    result_out = sys.stdout
+    sys.stdout = sys.stderr  # what the run prints goes with its progress: stdout is its value
     try:
         asyncio.run(_until_done(the_run, owned))
     except KeyboardInterrupt:
+        sys.stdout = result_out
         code: int | None = _interrupted(the_run, engine, args)
     else:
+        sys.stdout = result_out
         try:
             code = _report(the_run, engine, args)
         except BrokenPipeError:  # the result's reader went away; the run is what counts

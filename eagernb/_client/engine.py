@@ -20,6 +20,7 @@ from .._core.engine import Call
 from .._core.entity import Entity
 from .._core.errors import ErrorInfo
 from .._core.events import ExecutionLinked, ExecutionOutput, ExecutionRetrying, ExecutionStarted
+from .._core.output import echo_elsewhere
 from .._core.records import Kind
 from .._core.run import Run
 from .._views.mirror import Mirror
@@ -96,6 +97,7 @@ class RemoteEngine:
             elif frame["type"] == "output":
                 for stream, text in frame["chunks"]:
                     run.emit(ExecutionOutput(run.id, record_id, stream, text))
+                    echo_elsewhere(stream, text)
 
         execution = await remote.aexecute(
             entity, call.inputs, version=version, parent_id=self.parent_id, listener=heard,
@@ -183,6 +185,9 @@ class RemoteEngine:
                 local = mirror.apply_event(event)
                 if local is not None:
                     self.execution_ids[local] = data["id"]
+                if event.get("type") == "output":
+                    for stream, text in event.get("chunks") or ():
+                        echo_elsewhere(stream, text)
 
     async def _catch_up(self, call: Call, execution_id: str, what: str) -> None:
         """After cancelling a followed run: bring its descendants' records to their end.

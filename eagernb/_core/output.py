@@ -10,6 +10,7 @@ run. Writes from anywhere else go to the original stream unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from .events import new_output
 if TYPE_CHECKING:
     from .run import Run
 
-__all__ = ["WRITER", "capture", "capturing", "release"]
+__all__ = ["WRITER", "capture", "capturing", "echo_elsewhere", "keep_elsewhere_quiet", "release"]
 
 WRITER: ContextVar[tuple[Run, str] | None] = ContextVar("eagernb_writer", default=None)
 """The run and execution id that writes to stdout/stderr in this context belong to."""
@@ -105,3 +106,26 @@ def release() -> None:
 
 def capturing() -> bool:
     return isinstance(sys.stdout, CapturedStream)
+
+
+_elsewhere_echoed = True
+
+
+def keep_elsewhere_quiet() -> None:
+    """Stop ``echo_elsewhere`` in this process: a worker, whose own prints are its job's
+    output, must not repeat what the children it awaits printed."""
+    global _elsewhere_echoed
+    _elsewhere_echoed = False
+
+
+def echo_elsewhere(stream: str, text: str) -> None:
+    """Text an execution printed in another process (a worker): written to this process's
+    ``stream`` ("stdout" or "stderr") too, as a local child's print would be, unless
+    prints are being recorded here without echo (the notebook's rows show them)."""
+    if not _elsewhere_echoed or (capturing() and not _echo()):
+        return
+    target = getattr(sys, stream if stream in ("stdout", "stderr") else "stdout")
+    if isinstance(target, CapturedStream):
+        target = target.wrapped
+    with contextlib.suppress(OSError, ValueError):  # a closed stream must not break the run
+        target.write(text)

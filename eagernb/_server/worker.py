@@ -35,6 +35,7 @@ import cloudpickle
 
 from .._core.entity import Entity
 from .._core.errors import ErrorInfo
+from .._core.output import keep_elsewhere_quiet
 from .._core.records import Kind
 from .._engines.frames import Frame, encode, read_frame_sync
 from .._engines.payload import PayloadError, dump_value, load_entity, load_value
@@ -296,6 +297,7 @@ def main() -> None:
             proto_out.flush()
 
     output = _Output(send)
+    keep_elsewhere_quiet()  # what the children of a body here print is theirs, not its
     sys.stdout = _Stream("stdout", output, 1)
     sys.stderr = _Stream("stderr", output, 2)
 

@@ -586,3 +586,43 @@ def test_an_output_that_cannot_be_pickled_names_the_task_and_the_fix(
         "Task 'hands_back_a_lock' returned a _thread.lock that cannot be pickled"
     )
     assert "Return plain data" in text
+
+
+SCRIPT = """
+import asyncio, sys
+import eagernb
+from eagernb import eager, task
+
+@task
+def loud(i: int) -> int:
+    print(f"child {i} speaks")
+    return i
+
+@eager
+async def speaks() -> int:
+    print("body speaks")
+    return await loud(i=1)
+
+eagernb.config.mode = sys.argv[1]
+print("result", asyncio.run(speaks()))
+"""
+
+
+@pytest.mark.parametrize("mode", ["local", "hybrid", "remote"])
+def test_a_script_shows_what_children_print_in_every_mode(
+    server: Server, tmp_path: Path, mode: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "speaks.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "EAGERNB_ENDPOINT": server.url}
+    done = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert sorted(lines) == ["body speaks", "child 1 speaks", "result 1"], lines
+    assert lines[-1] == "result 1"
