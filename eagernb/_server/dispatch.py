@@ -238,9 +238,9 @@ class Dispatcher:
             await self._attempts(execution)
         except asyncio.CancelledError:
             reason = self._cancel_reasons.pop(execution_id, "The execution was cancelled.")
-            await self._end_descendants(
-                execution_id, f"Its parent {owner(execution)} ({execution_id}) ended first."
-            )
+            parent = f"Its parent {owner(execution)} ({execution_id})"
+            why = f"{parent} ended first." if self._closing else f"{parent} was cancelled: {reason}"
+            await self._end_descendants(execution_id, why)
             if self._closing:
                 self._finish(
                     execution_id, "failed", time(), failure("eagernb.ServerStoppedError", reason)

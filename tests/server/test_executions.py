@@ -175,6 +175,7 @@ def test_a_cancelled_parent_leaves_no_child_running(server: Server, fifo: Path) 
     child_done = server.wait(child["id"])
     assert child_done["status"] == "cancelled"
     assert parent["id"] in child_done["error"]["message"]
+    assert "was cancelled by a request to the server" in child_done["error"]["message"]
     kids = server.ok(server.http.get(f"/executions/{parent['id']}/children"))
     assert [k["id"] for k in kids] == [child["id"]]
     tree = server.ok(server.http.get("/executions", params={"root_id": parent["id"]}))
