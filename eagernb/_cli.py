@@ -128,8 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args, args.parser)
     except BrokenPipeError:  # the reader went away (`eagernb ... | head`): stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        from ._cli_remote.connection import quiet_closed_pipes
+
+        quiet_closed_pipes()
         return 1
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from .._core.config import default_engine
 from .._core.interface import preview
 from .._core.records import ExecutionRecord, Kind, Status
 from .._core.run import Run
-from .connection import command, connect, user_error
+from .connection import command, connect, quiet_closed_pipes, user_error
 from .inputs import parse_inputs
 from .loader import Loaded, LoadError, load
 from .progress import Progress
@@ -115,20 +114,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return 1
     with contextlib.suppress(BrokenPipeError):  # written; only saying where failed
         _save_report(the_run, args)
-    _quiet_closed_pipes()
+    quiet_closed_pipes()
     return code
-
-
-def _quiet_closed_pipes() -> None:
-    """Point stdout and stderr at /dev/null if their readers went away, so the flush at
-    exit does not fail with a traceback of its own."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):
-            with contextlib.suppress(OSError, ValueError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, stream.fileno())
 
 
 def _save_report(run: Run, args: argparse.Namespace) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,7 +15,7 @@ from .loader import LoadError
 if TYPE_CHECKING:
     from .._client.remote import Remote
 
-__all__ = ["Command", "command", "connect"]
+__all__ = ["Command", "command", "connect", "quiet_closed_pipes"]
 
 Command = Callable[[argparse.Namespace, argparse.ArgumentParser], int]
 
@@ -74,3 +76,15 @@ def user_error(exc: Exception) -> str | None:
             "--endpoint or EAGERNB_ENDPOINT, or start the local one with `eagernb sandbox start`."
         )
     return None
+
+
+def quiet_closed_pipes() -> None:
+    """Point stdout and stderr at /dev/null if their readers went away (`eagernb ... |
+    head`), so the flush at exit does not fail with a traceback of its own."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())

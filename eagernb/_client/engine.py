@@ -87,12 +87,7 @@ class RemoteEngine:
                 else:  # the server's next attempt (it runs retries, see runs_attempts)
                     run.emit(ExecutionStarted(run.id, record_id, attempt, float(frame["time"])))
             elif frame["type"] == "retrying":
-                error = frame.get("error") or {}
-                info = ErrorInfo(
-                    str(error.get("type_name", "Exception")),
-                    str(error.get("message", "")),
-                    str(error.get("traceback", "")),
-                )
+                info = ErrorInfo.from_json(frame.get("error") or {})
                 run.emit(ExecutionRetrying(run.id, record_id, int(frame["attempt"]), info, time()))
             elif frame["type"] == "output":
                 for stream, text in frame["chunks"]:

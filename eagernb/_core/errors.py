@@ -23,6 +23,7 @@ import contextlib
 import os
 import traceback
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,16 @@ class ErrorInfo:
     type_name: str
     message: str
     traceback: str
+
+    @classmethod
+    def from_json(cls, error: Mapping[str, Any]) -> ErrorInfo:
+        """An error as the control plane describes it: ``{"type_name", "message",
+        "traceback"}``."""
+        return cls(
+            str(error.get("type_name", "Exception")),
+            str(error.get("message", "")),
+            str(error.get("traceback", "")),
+        )
 
     @classmethod
     def from_exception(cls, exc: BaseException) -> ErrorInfo:

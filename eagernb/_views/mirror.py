@@ -34,11 +34,7 @@ def _error(data: Mapping[str, Any]) -> ErrorInfo | None:
     error = data.get("error")
     if not error:
         return None
-    return ErrorInfo(
-        str(error.get("type_name", "Exception")),
-        str(error.get("message", "")),
-        str(error.get("traceback", "")),
-    )
+    return ErrorInfo.from_json(error)
 
 
 class Mirror:
