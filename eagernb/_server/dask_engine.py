@@ -52,9 +52,13 @@ def dask_resources(resources: dict[str, int | float]) -> dict[str, float]:
 @dataclass
 class _Pending:
     job: Job
-    lost: asyncio.Future[str]
+    wanted: dict[str, float]
+    payload: Any  # the code's bytes, or the Dask future of them when they were scattered
+    lost: asyncio.Future[str]  # set to the worker's address when it leaves mid-job
+    outcome: asyncio.Future[tuple[str, Any]]  # set by the collector: see ``_outcome``
     worker: str | None = None
     futures: list[Any] = field(default_factory=list)
+    dropped: bool = False  # cancelled: not to be sent any more
 
 
 class DaskEngine:
@@ -73,6 +77,12 @@ class DaskEngine:
         # Jobs cancelled before their start was heard: if a start comes, stop them there.
         self._cancelled_unstarted: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
+        self._unsent: list[str] = []  # keys of jobs to send with the next batch
+        self._finished: Any = None  # a distributed.as_completed of the jobs sent
+        self._tracking: asyncio.Event | None = None
+        self._collector: asyncio.Task[None] | None = None
+        self._ready: list[Any] = []  # finished Dask futures whose results to fetch next
+        self._drainer: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect to the scheduler and subscribe to job starts and lost workers."""
@@ -93,12 +103,19 @@ class DaskEngine:
             ) from None
         self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
         self._client.subscribe_topic("all", self._on_cluster_event)
+        from distributed import as_completed
+
+        self._finished = as_completed(loop=self._client.loop)  # type: ignore[no-untyped-call]
+        self._tracking = asyncio.Event()
+        self._collector = asyncio.ensure_future(self._collect())
 
     async def aclose(self) -> None:
         """Cancel what still runs and disconnect (the cluster itself keeps running)."""
         client, self._client = self._client, None
         if client is None:
             return
+        if self._collector is not None:
+            self._collector.cancel()
         with contextlib.suppress(Exception):
             futures = [f for p in self._pending.values() for f in p.futures]
             if futures:
@@ -134,35 +151,107 @@ class DaskEngine:
             if refusal is not None:
                 return refusal
         key = f"eagernb-{job.execution_id}-{job.attempt}"
-        pending = _Pending(job, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        pending = _Pending(job, wanted, job.payload, loop.create_future(), loop.create_future())
         self._pending[key] = pending
         try:
-            payload: Any = job.payload
-            if len(payload) > _SCATTER_BYTES:
-                payload = await client.scatter(payload, hash=False, direct=False)
-                pending.futures.append(payload)
-            future = client.submit(
-                run_job, key, payload, job.inputs, job.env, job.payload_sha,
-                key=key, pure=False, retries=0, resources=wanted or None,
-            )  # fmt: skip
-            pending.futures.append(future)
-            outcome = asyncio.ensure_future(_outcome(future))
-            either: list[asyncio.Future[Any]] = [outcome, pending.lost]
+            if len(job.payload) > _SCATTER_BYTES:
+                pending.payload = await client.scatter(job.payload, hash=False, direct=False)
+                pending.futures.append(pending.payload)
+            self._unsent.append(key)
+            if len(self._unsent) == 1:  # jobs that come in the same loop turn go together
+                loop.call_soon(self._send)
             try:
+                either: list[asyncio.Future[Any]] = [pending.outcome, pending.lost]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             except asyncio.CancelledError:
-                outcome.cancel()
+                pending.dropped = True
                 await asyncio.shield(self._stop(key, pending))
                 raise
-            if pending.lost.done() and not outcome.done():
+            if pending.lost.done() and not pending.outcome.done():
                 # Dask may already have started this key again on another worker (it retries
                 # tasks of lost workers): stop it on every worker, so only our retry runs.
-                outcome.cancel()
+                pending.dropped = True
                 await self._stop(key, pending, everywhere=True)
                 return self._lost(job, pending.lost.result())
-            return self._result(job, pending, *outcome.result())
+            return self._result(job, pending, *pending.outcome.result())
         finally:
             self._pending.pop(key, None)
+
+    def _send(self) -> None:
+        """Submit the jobs waiting to be sent: one ``client.map`` for those asking for the
+        same resources, so the scheduler takes each batch as one graph."""
+        keys, self._unsent = self._unsent, []
+        groups: dict[tuple[tuple[str, float], ...], list[tuple[str, _Pending]]] = {}
+        for key in keys:
+            pending = self._pending.get(key)
+            if pending is not None and not pending.dropped:
+                groups.setdefault(tuple(sorted(pending.wanted.items())), []).append((key, pending))
+        for wanted, items in groups.items():
+            try:
+                futures = self._client.map(
+                    run_job,
+                    [key for key, _ in items],
+                    [p.payload for _, p in items],
+                    [p.job.inputs for _, p in items],
+                    [p.job.env for _, p in items],
+                    [p.job.payload_sha for _, p in items],
+                    key=[key for key, _ in items], pure=False, retries=0,
+                    resources=dict(wanted) or None,
+                )  # fmt: skip
+            except Exception as exc:  # the client is closing, or refused the batch
+                for _, pending in items:
+                    if not pending.outcome.done():
+                        pending.outcome.set_result(("error", exc))
+                continue
+            for (_, pending), future in zip(items, futures, strict=True):
+                pending.futures.append(future)
+            self._finished.update(futures)
+        if self._tracking is not None:
+            self._tracking.set()
+
+    async def _collect(self) -> None:
+        """Hand each finished job its outcome. Results are fetched with one ``gather`` at
+        a time: those that finish while one is on its way go together in the next."""
+        finished, tracking = self._finished, self._tracking
+        assert tracking is not None
+        while True:
+            await tracking.wait()
+            try:
+                first = await finished.__anext__()
+            except StopAsyncIteration:  # nothing in flight: wait for the next batch
+                tracking.clear()
+                continue
+            self._ready.append(first)
+            self._ready.extend(finished.next_batch(False))
+            if self._drainer is None or self._drainer.done():
+                self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        while self._ready:
+            futures, self._ready = self._ready, []
+            await self._deliver(futures)
+
+    async def _deliver(self, futures: list[Any]) -> None:
+        wanted = [f for f in futures if f.key in self._pending]
+        ready = [f for f in wanted if f.status == "finished"]
+        if ready:
+            try:
+                values = await self._client.gather(ready)
+            except Exception:  # one of them was cancelled or lost meanwhile: one by one
+                pass
+            else:
+                for future, value in zip(ready, values, strict=True):
+                    self._settle(future.key, ("ok", value))
+        for future in wanted:
+            pending = self._pending.get(future.key)
+            if pending is not None and not pending.outcome.done():
+                self._settle(future.key, await _outcome(future))
+
+    def _settle(self, key: str, outcome: tuple[str, Any]) -> None:
+        pending = self._pending.get(key)
+        if pending is not None and not pending.outcome.done():
+            pending.outcome.set_result(outcome)
 
     async def _stop(self, key: str, pending: _Pending, *, everywhere: bool = False) -> None:
         """Cancel the job's Dask future and kill its process where it runs (``everywhere``:
@@ -195,6 +284,8 @@ class DaskEngine:
     def _result(self, job: Job, pending: _Pending, kind: str, value: Any) -> JobResult:
         if kind == "ok":
             reply, parts = value
+            if not reply.get("announced", True) and pending.worker is None:
+                job.started(float(reply.get("ran_for") or 0.0))  # it ended within its grace
             if reply.get("output"):  # what it printed, sent along with the result
                 job.output(reply["output"])
             if reply.get("lost"):  # the eagernb process on the worker died
@@ -273,7 +364,7 @@ class DaskEngine:
         pending = self._pending.get(key)
         if pending is not None:
             pending.worker = worker
-            pending.job.started()
+            pending.job.started(0.0)
 
     def _on_cluster_event(self, event: tuple[float, dict[str, Any]]) -> None:
         _, msg = event

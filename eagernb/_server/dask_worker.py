@@ -1,12 +1,16 @@
 """What the Dask engine runs inside a Dask worker (the workers need eagernb installed).
 
-``run_job`` runs in one of the Dask worker's threads. It announces that the job started
-(an event on topic ``eagernb-started``, so the server shows it ``running`` and counts its
-timeout from now), then hands the job's bytes to an eagernb worker process
+``run_job`` runs in one of the Dask worker's threads. It hands the job's bytes to an eagernb
+worker process
 (``python -m eagernb._server.worker``, the same code as the embedded engine) and returns
 its result frame. Those processes are started by the Dask worker as needed, one per thread
 busy with a job, and kept for the next job. What the job prints comes back with its result
 (on this engine a child's output shows when it ends, not live).
+
+A job still running after ``START_GRACE`` seconds announces that it started (an event on
+topic ``eagernb-started``, so the server shows it ``running``, knows which worker has it,
+and counts its timeout). A job done sooner says so with its result instead (``ran_for``),
+which spares the scheduler one event per short job.
 
 Why a process and not the Dask thread itself: Dask cannot stop a thread that is running,
 so a cancelled or timed-out job would go on; a process can be killed (``stop_job``, which
@@ -19,18 +23,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import IO
 
 from .._engines.frames import Frame, encode, read_frame_sync
 
-__all__ = ["STARTED_TOPIC", "run_job", "stop_job", "stop_jobs"]
+__all__ = ["START_GRACE", "STARTED_TOPIC", "run_job", "stop_job", "stop_jobs"]
 
 STARTED_TOPIC = "eagernb-started"
+START_GRACE = 0.05  # seconds a job may run before it announces its start
 _STOPPED_KEPT = 10_000
 
 
@@ -77,13 +84,26 @@ def run_job(
 
     ``payload_sha`` names the code, so a process that ran it before keeps it loaded.
 
-    A process that dies before it answers gives ``{"ok": False, "lost": True, "pid": ...,
-    "code": ...}``.
+    The frame says whether the start was announced (``announced``) and for how many
+    seconds the job ran (``ran_for``). A process that dies before it answers gives
+    ``{"ok": False, "lost": True, "pid": ..., "code": ...}``.
     """
-    from distributed import get_worker
+    began = time.monotonic()
+    announced = False
 
-    worker = get_worker()
-    worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address, "pid": os.getpid()})
+    def announce_if_due(runner: _Runner) -> None:
+        nonlocal announced
+        if announced:
+            return
+        left = START_GRACE - (time.monotonic() - began)
+        if left > 0 and select.select([runner.stdout], [], [], left)[0]:
+            return  # a frame is coming (the result, or something printed): not yet
+        from distributed import get_worker
+
+        worker = get_worker()
+        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address, "pid": os.getpid()})
+        announced = True
+
     with _lock:
         runner = _idle.pop() if _idle else None
     if runner is None:
@@ -101,12 +121,15 @@ def run_job(
         runner.stdin.flush()
         printed: list[list[str]] = []
         while True:
+            announce_if_due(runner)
             reply, parts = read_frame_sync(runner.stdout)
             if reply.get("type") != "output":
                 break
             if reply.get("job") == [key, 0]:  # else: printed by an earlier job's thread
                 printed.extend(reply.get("chunks") or [])
         reply["output"] = printed
+        reply["announced"] = announced
+        reply["ran_for"] = time.monotonic() - began
     except (EOFError, OSError):
         code = runner.proc.wait()
         with _lock:

@@ -355,14 +355,14 @@ class Dispatcher:
             expired = True
             runner.cancel()
 
-        def on_start() -> None:
+        def on_start(ago: float = 0.0) -> None:
             nonlocal started, timer
             if started or runner.done():
                 return
             started = True
-            self._started(execution["id"], job.attempt)
+            self._started(execution["id"], job.attempt, time() - max(ago, 0.0))
             if timeout is not None:
-                timer = loop.call_later(timeout, expire)
+                timer = loop.call_later(max(timeout - ago, 0.0), expire)
 
         runner = asyncio.ensure_future(engine.execute(dataclasses.replace(job, started=on_start)))
         try:
@@ -377,11 +377,10 @@ class Dispatcher:
             if timer is not None:
                 timer.cancel()
         if not started:  # the engine failed it before a worker took it, or never says
-            self._started(execution["id"], job.attempt)
+            self._started(execution["id"], job.attempt, time())
         return result
 
-    def _started(self, execution_id: str, attempt: int) -> None:
-        now = time()
+    def _started(self, execution_id: str, attempt: int, now: float) -> None:
         changes: dict[str, Any] = {"status": "running", "attempts": attempt}
         if attempt == 1:
             changes["started_at"] = now

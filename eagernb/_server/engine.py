@@ -25,9 +25,11 @@ class Job:
     places the job by it, or fails it with a reason when none of its workers can satisfy it.
     ``started``: the engine calls it once, when a worker begins the job (not while the job
     waits for one), so the execution shows ``queued`` until then and its timeout counts
-    from there. ``payload_sha``: the code's name, so a worker that has loaded it can keep
-    it. ``output``: the engine calls it with what the job printed, ``[[stream, text], ...]``
-    in order, while the job runs or at the latest before ``execute`` returns.
+    from there. An engine that learns of the start late passes how many seconds ago it
+    was (``started(0.02)``), so the record and the timeout count from the real start.
+    ``payload_sha``: the code's name, so a worker that has loaded it can keep it.
+    ``output``: the engine calls it with what the job printed, ``[[stream, text], ...]`` in
+    order, while the job runs or at the latest before ``execute`` returns.
     """
 
     execution_id: str
@@ -36,7 +38,9 @@ class Job:
     inputs: bytes = field(repr=False)
     env: dict[str, str] = field(default_factory=dict, repr=False)
     resources: dict[str, int | float] = field(default_factory=dict)
-    started: Callable[[], None] = field(default=lambda: None, repr=False, compare=False)
+    started: Callable[[float], None] = field(
+        default=lambda ago=0.0: None, repr=False, compare=False
+    )
     payload_sha: str | None = None
     output: Callable[[list[list[str]]], None] = field(
         default=lambda chunks: None, repr=False, compare=False

@@ -92,7 +92,7 @@ class WorkerPool:
                 '"GPU=1"), or drop them from @task(resources=...).',
             )
         worker = await self._acquire()
-        job.started()
+        job.started(0.0)
         stdin, stdout = worker.proc.stdin, worker.proc.stdout
         if stdin is None or stdout is None:  # cannot happen: started with pipes
             raise RuntimeError(f"Worker {worker.pid} has no pipes.")

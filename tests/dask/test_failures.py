@@ -244,6 +244,41 @@ def test_a_request_runs_on_the_worker_that_offers_it(
         assert server.output(server.run(placed)) == gpu_worker
 
 
+@eager
+async def mixed_requests() -> list[int]:
+    return list(await asyncio.gather(on_ssd(), quick(x=1), on_gpu(), quick(x=2), on_ssd()))
+
+
+def test_children_with_different_requests_launched_together_each_run_where_they_fit(
+    remote: Remote, cluster: Cluster
+) -> None:
+    """The engine sends children launched together as one batch per kind of request."""
+    gpu_worker = cluster.worker_pids()["w-gpu"]
+    with eagernb.mode("hybrid"):
+        assert asyncio.run(mixed_requests()) == [gpu_worker, 2, gpu_worker, 3, gpu_worker]
+
+
+@task
+def brief(seconds: float) -> float:
+    time.sleep(seconds)  # the work itself: shorter than the start notice's grace
+    return seconds
+
+
+def test_a_job_shorter_than_the_start_grace_still_records_when_it_started(
+    server: Server,
+) -> None:
+    from eagernb._server.dask_worker import START_GRACE
+
+    seconds = START_GRACE / 2
+    done = server.run(brief, seconds=seconds)
+    assert server.output(done) == seconds
+    assert done["attempts"] == 1
+    # Its start came with its result: counted back from the end by how long it ran.
+    assert done["created_at"] <= done["started_at"] <= done["ended_at"] - seconds
+    types = [e["type"] for e in server.events(done["id"]) if e["execution"]["id"] == done["id"]]
+    assert types == ["queued", "started", "finished"]
+
+
 @pytest.mark.parametrize(
     ("resources", "named"),
     [({"gpu": 2}, "GPU=2"), ({"tpu": 1}, "tpu=1"), ({"memory": "1TiB"}, "MEMORY=1024 GiB")],
