@@ -4,11 +4,13 @@
 
 Starts a Dask scheduler and ``--workers`` one-thread workers on loopback, and an
 ``eagernb server --engine dask`` that uses them; then, in the same run, times N trivial
-children gathered four ways: raw ``client.submit`` + ``client.gather``; the server's Dask
+children gathered five ways: raw ``client.submit`` + ``client.gather``, and with
+``client.map`` (one graph, as the engine sends children launched together); the server's Dask
 engine alone (``DaskEngine.execute`` of N jobs gathered, no HTTP or SQLite: what the engine
 contract adds on top of Dask); and an eager workflow in hybrid and in remote mode whose
-children go through the whole control plane. Reports µs per child (medians of the
-repeats) and the ratio to raw Dask.
+children go through the whole control plane. The five are timed in interleaved rounds, so
+a change in the machine's load falls on all of them alike. Reports µs per child (medians
+of the rounds) and the ratio to raw ``client.submit``.
 """
 
 from __future__ import annotations
@@ -54,43 +56,48 @@ def _spawn(args: list[str], log: int | None = None) -> subprocess.Popen[str]:
     )
 
 
-def _engine_only(address: str, n: int, repeats: int) -> float:
-    payload = dump_entity(noop).data
-    inputs = [dump_value({"i": i}) for i in range(n)]
+class _EngineOnly:
+    """``DaskEngine.execute`` of N jobs gathered, on an event loop kept across rounds."""
 
-    async def main() -> float:
-        engine = DaskEngine(address)
-        await engine.start()
-        rounds = iter(range(repeats + 1))
+    def __init__(self, address: str, n: int) -> None:
+        self._payload = dump_entity(noop).data
+        self._inputs = [dump_value({"i": i}) for i in range(n)]
+        self._loop = asyncio.new_event_loop()
+        self._engine = DaskEngine(address)
+        self._loop.run_until_complete(self._engine.start())
+        self._round = 0
 
-        async def batch() -> None:
-            r = next(rounds)
-            jobs = [Job(f"bench-{r}-{i}", 1, payload, inputs[i]) for i in range(n)]
-            results = await asyncio.gather(*(engine.execute(job) for job in jobs))
-            assert all(result.ok for result in results), results[0]
+    def __call__(self) -> None:
+        self._loop.run_until_complete(self._batch())
 
-        try:
-            await batch()  # warm up: the workers start their job processes
-            times = []
-            for _ in range(repeats):
-                start = time.perf_counter()
-                await batch()
-                times.append((time.perf_counter() - start) / n)
-            return statistics.median(times) * 1e6
-        finally:
-            await engine.aclose()
+    async def _batch(self) -> None:
+        self._round += 1
+        jobs = [
+            Job(f"bench-{self._round}-{i}", 1, self._payload, inputs)
+            for i, inputs in enumerate(self._inputs)
+        ]
+        results = await asyncio.gather(*(self._engine.execute(job) for job in jobs))
+        assert all(result.ok for result in results), results[0]
 
-    return asyncio.run(main())
+    def close(self) -> None:
+        self._loop.run_until_complete(self._engine.aclose())
+        self._loop.close()
 
 
-def _median_per_child(run: Callable[[], object], n: int, repeats: int) -> float:
-    run()  # warm up: connections, registration, worker processes
-    times = []
+def _interleaved(
+    workloads: dict[str, Callable[[], object]], n: int, repeats: int
+) -> dict[str, float]:
+    """Median µs per child of each workload, timed in rounds that run every workload once
+    (so a change in the machine's load falls on all of them alike)."""
+    for run in workloads.values():
+        run()  # warm up: connections, registration, worker processes
+    times: dict[str, list[float]] = {name: [] for name in workloads}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - start) / n)
-    return statistics.median(times) * 1e6
+        for name, run in workloads.items():
+            start = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - start) / n)
+    return {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
 
 
 def main() -> None:
@@ -134,16 +141,32 @@ def main() -> None:
             def raw() -> object:
                 return client.gather([client.submit(plain_noop, i, pure=False) for i in range(n)])
 
+            def raw_map() -> object:
+                return client.gather(client.map(plain_noop, range(n), pure=False))
+
+            def in_mode(mode: str) -> Callable[[], object]:
+                def run() -> object:
+                    with eagernb.mode(mode):
+                        return asyncio.run(gathered(n=n))
+
+                return run
+
             eagernb.config.remote = Remote(url)
-            rows = [("raw Dask: client.submit + gather", _median_per_child(raw, n, args.repeats))]
-            engine_us = _engine_only(address, n, args.repeats)
-            rows.append(("eagernb DaskEngine.execute alone", engine_us))
-            for mode in ("hybrid", "remote"):
-                with eagernb.mode(mode):
-                    per_child = _median_per_child(
-                        lambda: asyncio.run(gathered(n=n)), n, args.repeats
-                    )
-                rows.append((f"eagernb {mode}: eager gather of tasks", per_child))
+            engine_only = _EngineOnly(address, n)
+            try:
+                rows = _interleaved(
+                    {
+                        "raw Dask: client.submit + gather": raw,
+                        "raw Dask: client.map + gather": raw_map,
+                        "eagernb DaskEngine.execute alone": engine_only,
+                        "eagernb hybrid: eager gather of tasks": in_mode("hybrid"),
+                        "eagernb remote: eager gather of tasks": in_mode("remote"),
+                    },
+                    n,
+                    args.repeats,
+                )
+            finally:
+                engine_only.close()
             client.close()
         finally:
             for proc in reversed(procs):
@@ -152,11 +175,11 @@ def main() -> None:
             for proc in reversed(procs):
                 proc.wait(timeout=60)
             os.close(log)
-    base = rows[0][1]
+    base = rows["raw Dask: client.submit + gather"]
     print(f"{n} trivial children gathered, {args.workers} one-thread Dask workers on loopback")
     print(f"{'workload':<42} {'µs/child':>10} {'x raw Dask':>11}")
-    for name, us in rows:
-        print(f"{name:<42} {us:>10.0f} {us / base:>11.1f}")
+    for name, us in rows.items():
+        print(f"{name:<42} {us:>10.0f} {us / base:>11.2f}")
 
 
 if __name__ == "__main__":

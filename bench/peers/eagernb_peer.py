@@ -202,6 +202,7 @@ def dask_engine(settings: Settings) -> Iterable[Row]:
         raise RuntimeError(f"bench/dask_overhead.py failed: {done.stderr.strip()[-300:]}")
     names = {
         "raw Dask: client.submit + gather": "raw Dask client.submit, same cluster",
+        "raw Dask: client.map + gather": "raw Dask client.map, same cluster",
         "eagernb hybrid: eager gather of tasks": "eagernb hybrid, Dask engine",
         "eagernb remote: eager gather of tasks": "eagernb remote, Dask engine",
         "eagernb DaskEngine.execute alone": "eagernb DaskEngine alone (no HTTP, no SQLite)",

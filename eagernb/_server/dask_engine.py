@@ -7,16 +7,22 @@ Dask ``retries=0``: retries, timeouts and records stay the dispatcher's). Nothin
 a filesystem shared with the workers; they need eagernb installed, and load the code
 payload by value like the embedded workers do.
 
-- **Started**: the Dask task announces itself on topic ``eagernb-started``; until then the
-  execution is ``queued`` (waiting in Dask's queue) and its timeout has not begun.
+- **Batches**: jobs that arrive in the same turn of the event loop (the children an eager
+  body launched together) are sent with one ``client.map`` per kind of resource request,
+  and results that finish within ``_GATHER_WINDOW`` of each other are fetched with one
+  ``gather``, so the scheduler and workers handle a few messages per batch, not per job.
+- **Started**: a job still running after ``dask_worker.START_GRACE`` announces itself on
+  topic ``eagernb-started``; until then the execution is ``queued`` (waiting in Dask's
+  queue) and its timeout has not begun. A job that ends sooner brings its start time with
+  its result (``JobResult.started_ago``), which spares the scheduler one event per job.
 - **Cancelled** (or timed out): the Dask future is cancelled, and if the job had begun, the
   process running it on the worker is killed (``dask_worker.stop_job``), since Dask cannot
   stop a running thread.
 - **A worker lost** (killed, crashed, removed) while it ran a job: the attempt fails at once
   with ``worker_lost`` and its future is cancelled, so Dask does not run it again behind
   the dispatcher's back; the dispatcher retries it (elsewhere) if its retries allow. (A
-  worker that dies within milliseconds of starting a job, before its start event left
-  it, looks like one that only had the job queued: Dask's own re-run then goes ahead.)
+  worker that dies before a job it runs announced its start looks like one that only had
+  the job queued: Dask's own re-run of that job then goes ahead.)
 - **Resources**: ``cpu``/``memory``/``gpu`` map to the Dask worker resources ``CPU``,
   ``MEMORY`` (bytes) and ``GPU``, custom labels keep their names; a request that no current
   worker offers fails at once instead of waiting forever.
@@ -42,6 +48,7 @@ _log = logging.getLogger("eagernb.server")
 _DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
 _SCATTER_BYTES = 1 << 20  # larger payloads go to the workers directly, not via the scheduler
 _UNSTARTED_KEPT = 10_000
+_GATHER_WINDOW = 0.002  # seconds a finished result waits for others to fetch it with
 
 
 def dask_resources(resources: dict[str, int | float]) -> dict[str, float]:
@@ -229,6 +236,8 @@ class DaskEngine:
 
     async def _drain(self) -> None:
         while self._ready:
+            if len(self._pending) > len(self._ready):  # more to come: let a few finish too
+                await asyncio.sleep(_GATHER_WINDOW)
             futures, self._ready = self._ready, []
             await self._deliver(futures)
 
@@ -284,8 +293,9 @@ class DaskEngine:
     def _result(self, job: Job, pending: _Pending, kind: str, value: Any) -> JobResult:
         if kind == "ok":
             reply, parts = value
+            ago = None  # it ended within its grace: its start comes with the result
             if not reply.get("announced", True) and pending.worker is None:
-                job.started(float(reply.get("ran_for") or 0.0))  # it ended within its grace
+                ago = float(reply.get("ran_for") or 0.0)
             if reply.get("output"):  # what it printed, sent along with the result
                 job.output(reply["output"])
             if reply.get("lost"):  # the eagernb process on the worker died
@@ -299,9 +309,13 @@ class DaskEngine:
                     ok=True,
                     output=parts[0] if parts else b"",
                     preview=text_preview(reply.get("preview")),
+                    started_ago=ago,
                 )
             return JobResult(
-                ok=False, error=reply.get("error"), exception=parts[1] if len(parts) > 1 else None
+                ok=False,
+                error=reply.get("error"),
+                exception=parts[1] if len(parts) > 1 else None,
+                started_ago=ago,
             )
         if kind == "killed":
             return self._lost(job, pending.worker or "(unknown)")

@@ -299,21 +299,26 @@ class Dispatcher:
                 output=functools.partial(self._output, execution),
             )  # fmt: skip
             try:
-                result = await self._attempt(execution, job)
+                result, start = await self._attempt(execution, job)
             finally:
                 if self._credentials is not None:
                     self._credentials.revoke_job_tokens(execution_id)
             if result.ok:
                 output = result.output or b""
                 if execution["kind"] == "task" and len(output) <= _INLINE:
-                    # A task has no children of its own: store its output and end it at once.
+                    # A task has no children of its own: store its output and end it at once
+                    # (with its start, if that came with the result: one commit).
                     with self._store.transaction():
+                        if start is not None:
+                            self._started(execution_id, attempt, start)
                         output_sha = self._blobs.put(output)
                         self._finish(
                             execution_id, "succeeded", time(), None, inline=output,
                             output_sha=output_sha, output_preview=result.preview,
                         )  # fmt: skip
                     return
+                if start is not None:
+                    self._started(execution_id, attempt, start)
                 output_sha = await self._blobs.put_async(output)
                 if execution["kind"] != "task":
                     await self._end_descendants(
@@ -325,6 +330,8 @@ class Dispatcher:
                     output_preview=result.preview,
                 )  # fmt: skip
                 return
+            if start is not None:
+                self._started(execution_id, attempt, start)
             error = await self._error_of(result)
             if execution["kind"] != "task":
                 await self._end_descendants(
@@ -340,9 +347,10 @@ class Dispatcher:
                 frame = {"type": "retrying", "id": execution_id, "attempt": attempt, "error": error}
                 self.channels.send(channel, frame)
 
-    async def _attempt(self, execution: dict[str, Any], job: Job) -> JobResult:
+    async def _attempt(self, execution: dict[str, Any], job: Job) -> tuple[JobResult, float | None]:
         """Run one attempt. It is ``started`` when the engine says a worker took it (a job
         waiting in the engine's own queue stays ``queued``); its timeout counts from there.
+        Returns the result, and the start time if the caller is still to record it.
         """
         timeout: float | None = execution["timeout"]
         engine = self._lane(execution).engine
@@ -372,13 +380,15 @@ class Dispatcher:
             cancelling = getattr(current, "cancelling", lambda: 0)()  # Python 3.11+
             if not expired or cancelling or timeout is None:
                 raise
-            return timed_out(owner(execution), timeout)
+            return timed_out(owner(execution), timeout), None  # it had started
         finally:
             if timer is not None:
                 timer.cancel()
-        if not started:  # the engine failed it before a worker took it, or never says
-            self._started(execution["id"], job.attempt, time())
-        return result
+        if started:
+            return result, None
+        # The start came with the result; or the engine failed the job before a worker took
+        # it, or never says.
+        return result, time() - max(result.started_ago or 0.0, 0.0)
 
     def _started(self, execution_id: str, attempt: int, now: float) -> None:
         changes: dict[str, Any] = {"status": "running", "attempts": attempt}

@@ -26,7 +26,8 @@ class Job:
     ``started``: the engine calls it once, when a worker begins the job (not while the job
     waits for one), so the execution shows ``queued`` until then and its timeout counts
     from there. An engine that learns of the start late passes how many seconds ago it
-    was (``started(0.02)``), so the record and the timeout count from the real start.
+    was (``started(0.02)``), so the record and the timeout count from the real start; one
+    that learns of it only with the result says so in ``JobResult.started_ago`` instead.
     ``payload_sha``: the code's name, so a worker that has loaded it can keep it.
     ``output``: the engine calls it with what the job printed, ``[[stream, text], ...]`` in
     order, while the job runs or at the latest before ``execute`` returns.
@@ -55,6 +56,8 @@ class JobResult:
     "traceback"}`` otherwise. ``exception``: the pickled exception when it pickles.
     ``worker_lost``: the process running the attempt died before it answered.
     ``preview``: a short text of the return value (see ``_engines.preview``), when ``ok``.
+    ``started_ago``: for a job that ended before the engine called ``started``, how many
+    seconds before its end it began (the dispatcher records that start with the end).
     """
 
     ok: bool
@@ -63,6 +66,7 @@ class JobResult:
     exception: bytes | None = field(default=None, repr=False)
     worker_lost: bool = False
     preview: str | None = None
+    started_ago: float | None = None
 
 
 @runtime_checkable
