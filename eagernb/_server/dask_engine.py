@@ -48,7 +48,7 @@ _log = logging.getLogger("eagernb.server")
 _DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
 _SCATTER_BYTES = 1 << 20  # larger payloads go to the workers directly, not via the scheduler
 _UNSTARTED_KEPT = 10_000
-_GATHER_WINDOW = 0.002  # seconds a finished result waits for others to fetch it with
+_GATHER_WINDOW = 0.005  # seconds a finished result waits for others to be fetched with
 
 
 def dask_resources(resources: dict[str, int | float]) -> dict[str, float]:
@@ -61,8 +61,8 @@ class _Pending:
     job: Job
     wanted: dict[str, float]
     payload: Any  # the code's bytes, or the Dask future of them when they were scattered
-    lost: asyncio.Future[str]  # set to the worker's address when it leaves mid-job
-    outcome: asyncio.Future[tuple[str, Any]]  # set by the collector: see ``_outcome``
+    # (kind, value): see ``_outcome``; ("lost", address) when its worker left mid-job
+    outcome: asyncio.Future[tuple[str, Any]]
     worker: str | None = None
     futures: list[Any] = field(default_factory=list)
     dropped: bool = False  # cancelled: not to be sent any more
@@ -85,9 +85,7 @@ class DaskEngine:
         self._cancelled_unstarted: OrderedDict[str, None] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
         self._unsent: list[str] = []  # keys of jobs to send with the next batch
-        self._finished: Any = None  # a distributed.as_completed of the jobs sent
-        self._tracking: asyncio.Event | None = None
-        self._collector: asyncio.Task[None] | None = None
+        self._watchers: set[asyncio.Task[None]] = set()
         self._ready: list[Any] = []  # finished Dask futures whose results to fetch next
         self._drainer: asyncio.Task[None] | None = None
 
@@ -110,19 +108,14 @@ class DaskEngine:
             ) from None
         self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
         self._client.subscribe_topic("all", self._on_cluster_event)
-        from distributed import as_completed
-
-        self._finished = as_completed(loop=self._client.loop)  # type: ignore[no-untyped-call]
-        self._tracking = asyncio.Event()
-        self._collector = asyncio.ensure_future(self._collect())
 
     async def aclose(self) -> None:
         """Cancel what still runs and disconnect (the cluster itself keeps running)."""
         client, self._client = self._client, None
         if client is None:
             return
-        if self._collector is not None:
-            self._collector.cancel()
+        for watcher in [*self._watchers, *([self._drainer] if self._drainer else [])]:
+            watcher.cancel()
         with contextlib.suppress(Exception):
             futures = [f for p in self._pending.values() for f in p.futures]
             if futures:
@@ -159,7 +152,7 @@ class DaskEngine:
                 return refusal
         key = f"eagernb-{job.execution_id}-{job.attempt}"
         loop = asyncio.get_running_loop()
-        pending = _Pending(job, wanted, job.payload, loop.create_future(), loop.create_future())
+        pending = _Pending(job, wanted, job.payload, loop.create_future())
         self._pending[key] = pending
         try:
             if len(job.payload) > _SCATTER_BYTES:
@@ -169,19 +162,18 @@ class DaskEngine:
             if len(self._unsent) == 1:  # jobs that come in the same loop turn go together
                 loop.call_soon(self._send)
             try:
-                either: list[asyncio.Future[Any]] = [pending.outcome, pending.lost]
-                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                kind, value = await pending.outcome
             except asyncio.CancelledError:
                 pending.dropped = True
                 await asyncio.shield(self._stop(key, pending))
                 raise
-            if pending.lost.done() and not pending.outcome.done():
+            if kind == "lost":
                 # Dask may already have started this key again on another worker (it retries
                 # tasks of lost workers): stop it on every worker, so only our retry runs.
                 pending.dropped = True
                 await self._stop(key, pending, everywhere=True)
-                return self._lost(job, pending.lost.result())
-            return self._result(job, pending, *pending.outcome.result())
+                return self._lost(job, value)
+            return self._result(job, pending, kind, value)
         finally:
             self._pending.pop(key, None)
 
@@ -213,26 +205,22 @@ class DaskEngine:
                 continue
             for (_, pending), future in zip(items, futures, strict=True):
                 pending.futures.append(future)
-            self._finished.update(futures)
-        if self._tracking is not None:
-            self._tracking.set()
+            for future in futures:
+                watcher = asyncio.ensure_future(self._watch(future))
+                self._watchers.add(watcher)
+                watcher.add_done_callback(self._watchers.discard)
 
-    async def _collect(self) -> None:
-        """Hand each finished job its outcome. Results are fetched with one ``gather`` at
-        a time: those that finish while one is on its way go together in the next."""
-        finished, tracking = self._finished, self._tracking
-        assert tracking is not None
-        while True:
-            await tracking.wait()
-            try:
-                first = await finished.__anext__()
-            except StopAsyncIteration:  # nothing in flight: wait for the next batch
-                tracking.clear()
-                continue
-            self._ready.append(first)
-            self._ready.extend(finished.next_batch(False))
-            if self._drainer is None or self._drainer.done():
-                self._drainer = asyncio.ensure_future(self._drain())
+    async def _watch(self, future: Any) -> None:
+        """Wait for the Dask future to finish (or fail, or be cancelled), then have its
+        result fetched with the others that finish about then."""
+        # What ``Client.gather`` waits on for each of its keys: the future's state. (Should
+        # a later distributed lack it, awaiting the future fetches its result on its own.)
+        state = getattr(future, "_state", None)
+        with contextlib.suppress(Exception):
+            await (future if state is None else state.wait())
+        self._ready.append(future)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain())
 
     async def _drain(self) -> None:
         while self._ready:
@@ -386,8 +374,8 @@ class DaskEngine:
             return
         address = msg.get("worker")
         for pending in list(self._pending.values()):
-            if pending.worker == address and not pending.lost.done():
-                pending.lost.set_result(str(address))
+            if pending.worker == address and not pending.outcome.done():
+                pending.outcome.set_result(("lost", str(address)))
 
 
 async def _outcome(future: Any) -> tuple[str, Any]:
