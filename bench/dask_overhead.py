@@ -1,6 +1,6 @@
 """Per-child overhead of eagernb on Dask, next to raw ``client.submit`` on the same cluster.
 
-    .venv/bin/python bench/dask_overhead.py [--children 400] [--repeats 3] [--workers 2]
+    .venv/bin/python bench/dask_overhead.py [--children 200] [--repeats 7] [--workers 2]
 
 Starts a Dask scheduler and ``--workers`` one-thread workers on loopback, and an
 ``eagernb server --engine dask`` that uses them; then, in the same run, times N trivial
@@ -9,8 +9,9 @@ children gathered five ways: raw ``client.submit`` + ``client.gather``, and with
 engine alone (``DaskEngine.execute`` of N jobs gathered, no HTTP or SQLite: what the engine
 contract adds on top of Dask); and an eager workflow in hybrid and in remote mode whose
 children go through the whole control plane. The five are timed in interleaved rounds, so
-a change in the machine's load falls on all of them alike. Reports µs per child (medians
-of the rounds) and the ratio to raw ``client.submit``.
+a change in the machine's load falls on all of them alike. Reports µs per child (the
+median of the rounds) and the ratio to raw ``client.submit`` (the median of each round's
+ratio).
 """
 
 from __future__ import annotations
@@ -86,9 +87,10 @@ class _EngineOnly:
 
 def _interleaved(
     workloads: dict[str, Callable[[], object]], n: int, repeats: int
-) -> dict[str, float]:
-    """Median µs per child of each workload, timed in rounds that run every workload once
-    (so a change in the machine's load falls on all of them alike)."""
+) -> dict[str, tuple[float, float]]:
+    """Per workload: median µs per child, and the median of its ratio to the first workload
+    in the same round. Each round runs every workload once, so a change in the machine's
+    load falls on all of them alike, and each ratio compares runs made moments apart."""
     for run in workloads.values():
         run()  # warm up: connections, registration, worker processes
     times: dict[str, list[float]] = {name: [] for name in workloads}
@@ -97,15 +99,22 @@ def _interleaved(
             start = time.perf_counter()
             run()
             times[name].append((time.perf_counter() - start) / n)
-    return {name: statistics.median(ts) * 1e6 for name, ts in times.items()}
+    base = next(iter(times.values()))
+    return {
+        name: (
+            statistics.median(ts) * 1e6,
+            statistics.median(t / b for t, b in zip(ts, base, strict=True)),
+        )
+        for name, ts in times.items()
+    }
 
 
 def main() -> None:
     from distributed import Client
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--children", type=int, default=400)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--children", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     n = args.children
@@ -175,11 +184,13 @@ def main() -> None:
             for proc in reversed(procs):
                 proc.wait(timeout=60)
             os.close(log)
-    base = rows["raw Dask: client.submit + gather"]
-    print(f"{n} trivial children gathered, {args.workers} one-thread Dask workers on loopback")
+    print(
+        f"{n} trivial children gathered, {args.workers} one-thread Dask workers on loopback, "
+        f"{args.repeats} rounds"
+    )
     print(f"{'workload':<42} {'µs/child':>10} {'x raw Dask':>11}")
-    for name, us in rows.items():
-        print(f"{name:<42} {us:>10.0f} {us / base:>11.2f}")
+    for name, (us, ratio) in rows.items():
+        print(f"{name:<42} {us:>10.0f} {ratio:>11.2f}")
 
 
 if __name__ == "__main__":

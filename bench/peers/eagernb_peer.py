@@ -192,7 +192,7 @@ def remote(settings: Settings) -> Iterable[Row]:
 
 def dask_engine(settings: Settings) -> Iterable[Row]:
     """Gathered children through ``eagernb server --engine dask``: bench/dask_overhead.py."""
-    n, repeats = settings.remote, min(settings.repeats, 3)
+    n, repeats = settings.remote, 7
     done = subprocess.run(
         [sys.executable, str(BENCH / "dask_overhead.py"), "--children", str(n),
          "--repeats", str(repeats), "--workers", "2"],
@@ -210,8 +210,11 @@ def dask_engine(settings: Settings) -> Iterable[Row]:
     for line in done.stdout.splitlines():
         for name, label in names.items():
             if line.startswith(name):
-                us = float(line[len(name) :].split()[0])
-                note = "from bench/dask_overhead.py: 2 one-thread Dask workers"
+                us, ratio = (float(x) for x in line[len(name) :].split()[:2])
+                note = (
+                    f"from bench/dask_overhead.py: 2 one-thread Dask workers; {ratio:.2f}x raw "
+                    "client.submit (median of the ratios of interleaved rounds)"
+                )
                 yield Row("remote", "gathered", label, us / 1000, "ms/child", n, repeats, note)
 
 

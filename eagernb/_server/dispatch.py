@@ -306,15 +306,20 @@ class Dispatcher:
             if result.ok:
                 output = result.output or b""
                 if execution["kind"] == "task" and len(output) <= _INLINE:
-                    # A task has no children of its own: store its output and end it at once
-                    # (with its start, if that came with the result: one commit).
+                    # A task has no children of its own: store its output and end it at once.
+                    # A start that came with the result is recorded in the same change (the
+                    # event stream goes from queued to finished; its channel still hears it).
+                    started: dict[str, Any] = {}
+                    if start is not None:
+                        started["attempts"] = attempt
+                        if attempt == 1:
+                            started["started_at"] = start
+                        self._announce_start(execution_id, attempt, start)
                     with self._store.transaction():
-                        if start is not None:
-                            self._started(execution_id, attempt, start)
                         output_sha = self._blobs.put(output)
                         self._finish(
                             execution_id, "succeeded", time(), None, inline=output,
-                            output_sha=output_sha, output_preview=result.preview,
+                            output_sha=output_sha, output_preview=result.preview, **started,
                         )  # fmt: skip
                     return
                 if start is not None:
@@ -398,9 +403,13 @@ class Dispatcher:
         if advanced is None:
             return  # it was cancelled while its start was on the way
         self._hub.publish(advanced[1])
+        self._announce_start(execution_id, attempt, now)
+
+    def _announce_start(self, execution_id: str, attempt: int, at: float) -> None:
+        """Tell the execution's channel, if any, that attempt ``attempt`` started at ``at``."""
         channel = self._notify.get(execution_id)
         if channel is not None:
-            frame = {"type": "started", "id": execution_id, "time": now, "attempt": attempt}
+            frame = {"type": "started", "id": execution_id, "time": at, "attempt": attempt}
             self.channels.send(channel, frame)
 
     async def _error_of(self, result: JobResult) -> dict[str, Any]:

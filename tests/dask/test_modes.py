@@ -69,6 +69,23 @@ def test_live_rows_show_nested_children(remote: Remote) -> None:
     assert set(statuses) == {"succeeded"}
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "remote"])
+def test_rows_of_short_children_have_their_start_and_attempt(remote: Remote, mode: str) -> None:
+    """Jobs shorter than the start notice's grace report their start with the result; the
+    rows still show when each started, and its attempt."""
+    with eagernb.mode(mode):
+        assert len(asyncio.run(where_tasks_run(n=6))) == 6
+    run = eagernb.last_run()
+    assert run is not None
+    children = [r for depth, r in run.walk() if depth == 1]
+    assert len(children) == 6
+    for record in children:
+        assert record.status.value == "succeeded"
+        assert record.attempts == 1
+        assert record.started_at is not None and record.ended_at is not None
+        assert record.queued_at <= record.started_at <= record.ended_at
+
+
 @task
 def child(i: int) -> int:
     return i * 2
