@@ -49,6 +49,7 @@ _DASK_NAMES = {"cpu": "CPU", "memory": "MEMORY", "gpu": "GPU"}
 _SCATTER_BYTES = 1 << 20  # larger payloads go to the workers directly, not via the scheduler
 _UNSTARTED_KEPT = 10_000
 _GATHER_WINDOW = 0.005  # seconds a finished result waits for others to be fetched with
+_RECONNECT_CHECK = 0.1  # seconds between looks at the client's connection to the scheduler
 
 
 def dask_resources(resources: dict[str, int | float]) -> dict[str, float]:
@@ -88,6 +89,7 @@ class DaskEngine:
         self._watchers: set[asyncio.Task[None]] = set()
         self._ready: list[Any] = []  # finished Dask futures whose results to fetch next
         self._drainer: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect to the scheduler and subscribe to job starts and lost workers."""
@@ -106,16 +108,39 @@ class DaskEngine:
                 f"Cannot reach the Dask scheduler at {self.address} ({exc}). Start one (`dask "
                 "scheduler`) or pass the address of a running one to --scheduler."
             ) from None
+        self._subscribe()
+        self._keeper = asyncio.ensure_future(self._keep_subscribed())
+
+    def _subscribe(self) -> None:
         self._client.subscribe_topic(STARTED_TOPIC, self._on_started)
         self._client.subscribe_topic("all", self._on_cluster_event)
+
+    async def _keep_subscribed(self) -> None:
+        """Subscribe again whenever the client reconnects to a scheduler (one restarted,
+        say): Dask's client re-sends its futures' keys, not its topic subscriptions, and
+        without them starts and lost workers would go unheard."""
+        client = self._client
+        comm = client.scheduler_comm
+        while self._client is client:
+            await asyncio.sleep(_RECONNECT_CHECK)
+            if client.status == "connecting" and comm is not None:
+                comm = None  # the subscriptions wait in the client's buffer until it is back
+                self._subscribe()
+                _log.warning("eagernb: lost the Dask scheduler at %s; reconnecting", self.address)
+            elif client.status == "running" and client.scheduler_comm is not comm:
+                if comm is not None:  # reconnected between two looks: subscribe now
+                    self._subscribe()
+                comm = client.scheduler_comm
+                _log.warning("eagernb: connected to the Dask scheduler at %s", self.address)
 
     async def aclose(self) -> None:
         """Cancel what still runs and disconnect (the cluster itself keeps running)."""
         client, self._client = self._client, None
         if client is None:
             return
-        for watcher in [*self._watchers, *([self._drainer] if self._drainer else [])]:
-            watcher.cancel()
+        for watcher in [*self._watchers, self._drainer, self._keeper]:
+            if watcher is not None:
+                watcher.cancel()
         with contextlib.suppress(Exception):
             futures = [f for p in self._pending.values() for f in p.futures]
             if futures:
@@ -281,9 +306,10 @@ class DaskEngine:
     def _result(self, job: Job, pending: _Pending, kind: str, value: Any) -> JobResult:
         if kind == "ok":
             reply, parts = value
-            ago = None  # it ended within its grace: its start comes with the result
-            if not reply.get("announced", True) and pending.worker is None:
-                ago = float(reply.get("ran_for") or 0.0)
+            ago = None  # a start not heard (it ended within its grace, or its announcement
+            # was lost with the scheduler) comes with the result
+            if pending.worker is None and reply.get("ran_for") is not None:
+                ago = float(reply["ran_for"])
             if reply.get("output"):  # what it printed, sent along with the result
                 job.output(reply["output"])
             if reply.get("lost"):  # the eagernb process on the worker died

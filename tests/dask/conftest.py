@@ -50,16 +50,28 @@ class Cluster:
         workdir.mkdir()
         self._env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         self._workdir = workdir
+        self.address = self._start("0")
+        self.client = distributed.Client(self.address, set_as_default=False, timeout=60)
+        self.client.wait_for_workers(2, timeout=120)
+
+    def _start(self, port: str) -> str:
         scheduler = self._spawn(
-            ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0"], follow=False
+            ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", port], follow=False
         )
-        self.address = self._address(scheduler)
+        address = self._address(scheduler)
         self._follow(scheduler)
-        worker = ["distributed.cli.dask_worker", self.address, "--host", "127.0.0.1"]
+        worker = ["distributed.cli.dask_worker", address, "--host", "127.0.0.1"]
         worker += ["--nthreads", "1", "--nworkers", "1"]
         self._spawn([*worker, "--name", "w-gpu", "--resources", "GPU=1,ssd=1"])
         self._spawn([*worker, "--name", "w-plain"])
-        self.client = distributed.Client(self.address, set_as_default=False, timeout=60)
+        return address
+
+    def restart(self) -> None:
+        """Stop the scheduler and its workers, then start new ones at the same address
+        (clients connected to the old scheduler reconnect to the new one)."""
+        self._stop_processes()
+        self.procs = []
+        assert self._start(self.address.rsplit(":", 1)[1]) == self.address
         self.client.wait_for_workers(2, timeout=120)
 
     def _spawn(self, args: list[str], follow: bool = True) -> subprocess.Popen[str]:
@@ -103,6 +115,11 @@ class Cluster:
 
     def stop(self) -> None:
         self.client.close()
+        self._stop_processes()
+        for drain in self._drains:  # each ends at the end of its process's output
+            drain.join(timeout=30)
+
+    def _stop_processes(self) -> None:
         for proc in reversed(self.procs):  # workers first, the scheduler last
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -112,8 +129,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
-        for drain in self._drains:  # each ends at the end of its process's output
-            drain.join(timeout=30)
 
 
 @pytest.fixture(scope="package")
