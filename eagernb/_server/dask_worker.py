@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import IO
 
 from .._engines.frames import Frame, encode, read_frame_sync
+from .engine import kill_job_process
 
 __all__ = ["START_GRACE", "STARTED_TOPIC", "run_job", "stop_job", "stop_jobs"]
 
@@ -154,7 +155,7 @@ def stop_job(key: str) -> bool:
             while len(_stopped) > _STOPPED_KEPT:
                 _stopped.popitem(last=False)
             return False
-    runner.proc.kill()
+    kill_job_process(runner.proc.pid)
     return True
 
 

@@ -7,13 +7,16 @@ worker shares a filesystem or a process with the server: a job carries bytes, no
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from .._engines.preview import PREVIEW_CHARS
 
-__all__ = ["Job", "JobResult", "WorkerEngine", "text_preview"]
+__all__ = ["Job", "JobResult", "WorkerEngine", "kill_job_process", "text_preview"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +93,13 @@ class WorkerEngine(Protocol):
 def text_preview(value: Any) -> str | None:
     """A worker's preview of a return value, as sent in its reply (None when it sent none)."""
     return value[:PREVIEW_CHARS] if isinstance(value, str) else None
+
+
+def kill_job_process(pid: int) -> None:
+    """Kill a job's worker process and every process it started (its session's group:
+    worker processes start in a session of their own), so a cancelled or timed-out job
+    leaves no ``subprocess`` of its behind."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):  # should it have left its group
+        os.kill(pid, signal.SIGKILL)

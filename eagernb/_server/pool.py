@@ -23,7 +23,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from .._engines.frames import encode, read_frame
-from .engine import Job, JobResult, text_preview
+from .engine import Job, JobResult, kill_job_process, text_preview
 from .errors import unsatisfiable, worker_lost
 
 __all__ = ["WorkerPool"]
@@ -115,8 +115,7 @@ class WorkerPool:
         except asyncio.CancelledError:
             # The job cannot be interrupted inside the process: end the process itself,
             # and wait so the PID is gone by the time the caller hears it was cancelled.
-            with contextlib.suppress(ProcessLookupError):
-                worker.proc.kill()
+            kill_job_process(worker.pid)
             await worker.proc.wait()
             raise
         except (asyncio.IncompleteReadError, ConnectionError, OSError):

@@ -9,7 +9,6 @@ them by value only. One ``eagernb server --engine dask`` is shared by the packag
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -22,7 +21,9 @@ import pytest
 
 import eagernb
 from eagernb import Remote
-from tests.server.conftest import Server
+from tests.server.conftest import Server, wait_exit
+
+__all__ = ["Cluster", "read_fifo", "wait_exit"]
 
 distributed = pytest.importorskip("distributed", reason="the Dask engine needs distributed")
 
@@ -159,19 +160,6 @@ def remote(server: Server) -> Iterator[Remote]:
     finally:
         eagernb.config.remote = None
         client.close()
-
-
-def wait_exit(pid: int, timeout: float = 60.0) -> bool:
-    """Block until process ``pid`` (not necessarily our child) has exited; False on timeout."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
 
 
 def read_fifo(fifo: Path) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -323,3 +324,21 @@ def test_a_restarted_server_stops_the_jobs_its_predecessor_left_on_dask(
         assert _running_jobs(cluster) == []
     finally:
         second.stop()
+
+
+@task
+def spawn_sleeper(fifo: str) -> int:
+    child = subprocess.Popen(["sleep", "300"])
+    with open(fifo, "w") as pipe:
+        pipe.write(str(child.pid))
+    return child.wait()
+
+
+def test_cancelling_a_dask_job_also_ends_the_processes_it_started(
+    server: Server, fifo: Path
+) -> None:
+    created = server.start(spawn_sleeper, fifo=str(fifo))
+    sleeper = int(read_fifo(fifo))
+    cancelled = server.ok(server.http.post(f"/executions/{created['id']}/cancel"))
+    assert cancelled["status"] == "cancelled"
+    assert wait_exit(sleeper), f"the task's subprocess {sleeper} outlived its cancelled task"

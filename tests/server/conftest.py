@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
 import signal
 import subprocess
 import sys
@@ -236,6 +237,19 @@ def start_server(tmp_path: Path) -> Iterator[Any]:
     finally:
         for each in started:
             each.stop()
+
+
+def wait_exit(pid: int, timeout: float = 60.0) -> bool:
+    """Block until process ``pid`` (not necessarily our child) has exited; False on timeout."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([fd], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(fd)
 
 
 def read_pid(fifo: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,15 @@ def announce(fifo: str, seconds: float) -> int:
         pipe.write(str(os.getpid()))
     time.sleep(seconds)
     return os.getpid()
+
+
+@task
+def spawn_sleeper(fifo: str) -> int:
+    """Start ``sleep 300`` as a subprocess, write its PID into ``fifo``, wait for it."""
+    child = subprocess.Popen(["sleep", "300"])
+    with open(fifo, "w") as pipe:
+        pipe.write(str(child.pid))
+    return child.wait()
 
 
 @task

@@ -14,7 +14,7 @@ import pytest
 from eagernb import OutputTypeError, TaskTimeoutError
 
 from ..core.support import assert_sentence
-from .conftest import Server, occupy_workers, read_pid, release_workers
+from .conftest import Server, occupy_workers, read_pid, release_workers, wait_exit
 from .tasks import (
     CustomError,
     add_one,
@@ -26,6 +26,7 @@ from .tasks import (
     fail_once,
     nap,
     reverse,
+    spawn_sleeper,
     wrong_output,
 )
 
@@ -155,6 +156,14 @@ def test_cancelling_a_running_task_kills_its_worker_and_replaces_it(
     busy = occupy_workers(server, fifo.parent)  # two tasks run at once again: it was replaced
     assert pid not in {worker for _, worker in busy}
     release_workers(server, busy)
+
+
+def test_cancelling_a_task_also_ends_the_processes_it_started(server: Server, fifo: Path) -> None:
+    created = server.start(spawn_sleeper, fifo=str(fifo))
+    sleeper = read_pid(fifo)
+    cancelled = server.ok(server.http.post(f"/executions/{created['id']}/cancel"))
+    assert cancelled["status"] == "cancelled"
+    assert wait_exit(sleeper), f"the task's subprocess {sleeper} outlived its cancelled task"
 
 
 def test_a_cancelled_parent_leaves_no_child_running(server: Server, fifo: Path) -> None:
