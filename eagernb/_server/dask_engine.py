@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter, OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,6 +193,10 @@ class DaskEngine:
                 pending.dropped = True
                 await asyncio.shield(self._stop(key, pending))
                 raise
+            if kind == "refused":  # the last worker that could run it left the cluster
+                pending.dropped = True
+                await self._stop(key, pending)
+                return value  # type: ignore[no-any-return]
             if kind == "lost":
                 # Dask may already have started this key again on another worker (it retries
                 # tasks of lost workers): stop it on every worker, so only our retry runs.
@@ -360,15 +365,21 @@ class DaskEngine:
             ok=False, error=failure("eagernb.WorkerLostError", message), worker_lost=True
         )
 
-    async def _refusal(self, job: Job, wanted: dict[str, float]) -> JobResult | None:
-        """A failure if no current worker offers everything ``wanted``, else None."""
+    async def _offers(self) -> list[dict[str, float]]:
+        """The resources each current worker offers."""
         info = await self._client.scheduler.identity(n_workers=-1)
-        offers = [w.get("resources") or {} for w in (info.get("workers") or {}).values()]
+        return [w.get("resources") or {} for w in (info.get("workers") or {}).values()]
+
+    async def _refusal(
+        self, job: Job, wanted: dict[str, float], offers: list[dict[str, float]] | None = None
+    ) -> JobResult | None:
+        """A failure if no current worker offers everything ``wanted``, else None."""
+        offers = await self._offers() if offers is None else offers
         if any(all(offer.get(k, 0) >= v for k, v in wanted.items()) for offer in offers):
             return None
         kinds = Counter(describe_resources(o) if o else "no resources" for o in offers)
         seen = [f"{n} offer{'s' if n == 1 else ''} {what}" for what, n in sorted(kinds.items())]
-        flag = ",".join(f"{k}={v:g}" for k, v in wanted.items())
+        flag = ",".join(f"{k}={_number(v)}" for k, v in wanted.items())
         return unsatisfiable(
             job.execution_id,
             wanted,
@@ -385,9 +396,7 @@ class DaskEngine:
         if not isinstance(key, str) or not isinstance(worker, str):
             return
         if self._cancelled_unstarted.pop(key, 0) is None:  # cancelled while this was on its way
-            task = asyncio.ensure_future(self._stop_on(worker, key))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+            self._in_background(self._stop_on(worker, key))
             return
         pending = self._pending.get(key)
         if pending is not None:
@@ -399,9 +408,37 @@ class DaskEngine:
         if not isinstance(msg, dict) or msg.get("action") != "remove-worker":
             return
         address = msg.get("worker")
+        waiting = False  # for a worker offering some resources, and not started yet
         for pending in list(self._pending.values()):
-            if pending.worker == address and not pending.outcome.done():
+            if pending.outcome.done():
+                continue
+            if pending.worker == address:
                 pending.outcome.set_result(("lost", str(address)))
+            elif pending.wanted and pending.worker is None:
+                waiting = True
+        if waiting:
+            self._in_background(self._refuse_unsatisfiable())
+
+    async def _refuse_unsatisfiable(self) -> None:
+        """Fail the jobs waiting for resources that no remaining worker offers (its last
+        such worker just left), as ``execute`` refuses them when none is there at first."""
+        offers = await self._offers()
+        for pending in list(self._pending.values()):
+            if pending.outcome.done() or not pending.wanted or pending.worker is not None:
+                continue
+            refusal = await self._refusal(pending.job, pending.wanted, offers)
+            if refusal is not None and not pending.outcome.done():
+                pending.outcome.set_result(("refused", refusal))
+
+    def _in_background(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def _number(value: float) -> str:
+    """A resource amount as ``dask worker --resources`` takes it back exactly."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 async def _outcome(future: Any) -> tuple[str, Any]:

@@ -283,11 +283,16 @@ def test_a_job_shorter_than_the_start_grace_still_records_when_it_started(
 
 
 @pytest.mark.parametrize(
-    ("resources", "named"),
-    [({"gpu": 2}, "GPU=2"), ({"tpu": 1}, "tpu=1"), ({"memory": "1TiB"}, "MEMORY=1024 GiB")],
+    ("resources", "named", "flag"),
+    [
+        ({"gpu": 2}, "GPU=2", '"GPU=2"'),
+        ({"tpu": 1}, "tpu=1", '"tpu=1"'),
+        ({"memory": "1TiB"}, "MEMORY=1024 GiB", '"MEMORY=1099511627776"'),
+        ({"memory": "1.5GB"}, "MEMORY=1.39698 GiB", '"MEMORY=1500000000"'),
+    ],
 )
 def test_a_request_no_worker_can_satisfy_fails_at_once(
-    server: Server, resources: dict[str, Any], named: str
+    server: Server, resources: dict[str, Any], named: str, flag: str
 ) -> None:
     @task(resources=resources)
     def greedy() -> int:
@@ -299,7 +304,55 @@ def test_a_request_no_worker_can_satisfy_fails_at_once(
     assert error["type_name"] == "eagernb.ResourcesUnavailableError"
     assert named in error["message"]
     assert "GPU=1" in error["message"]  # what the workers offer
-    assert "--resources" in error["message"]
+    assert f"--resources {flag}" in error["message"]  # the exact amount, to start one with
+
+
+@task(resources={"tpu": 1})
+def on_tpu(fifo: str) -> int:
+    _report(fifo)
+    time.sleep(300)
+    return 0
+
+
+@task(resources={"tpu": 1})
+def next_on_tpu() -> int:
+    return 1
+
+
+@eager
+async def two_on_tpu(fifo: str) -> list[str]:
+    results = await asyncio.gather(on_tpu(fifo=fifo), next_on_tpu(), return_exceptions=True)
+    kinds = (eagernb.WorkerLostError, eagernb.ResourcesUnavailableError)
+    return [next((k.__name__ for k in kinds if isinstance(r, k)), repr(r)) for r in results]
+
+
+def test_a_job_waiting_for_resources_fails_when_the_last_worker_offering_them_leaves(
+    remote: Remote, server: Server, cluster: Cluster, fifo: Path
+) -> None:
+    worker = ["distributed.cli.dask_worker", cluster.address, "--host", "127.0.0.1"]
+    tpu = cluster._spawn([*worker, "--nthreads", "1", "--no-nanny", "--resources", "tpu=1"])
+    try:
+        cluster.client.wait_for_workers(3, timeout=120)
+
+        async def main() -> list[str]:
+            with eagernb.mode("hybrid"):
+                handle = two_on_tpu.start(fifo=str(fifo))
+            await asyncio.to_thread(read_fifo, fifo)  # one runs; the other waits for the tpu
+            [running] = remote.list_executions(name="on_tpu", limit=1)
+            await asyncio.to_thread(_wait_started, server, running.id)
+            os.kill(tpu.pid, signal.SIGTERM)  # the only worker with a tpu leaves for good
+            return await asyncio.wait_for(handle, 120)
+
+        assert asyncio.run(main()) == ["WorkerLostError", "ResourcesUnavailableError"]
+        [waited] = remote.list_executions(name="next_on_tpu", limit=1)
+        error = server.wait(waited.id)["error"]
+        assert "no worker of the Dask cluster" in error["message"]
+        assert "tpu=1" in error["message"]
+    finally:
+        if tpu.poll() is None:
+            os.kill(tpu.pid, signal.SIGTERM)
+        tpu.wait(timeout=60)
+        cluster.procs.remove(tpu)
 
 
 def test_a_restarted_server_stops_the_jobs_its_predecessor_left_on_dask(
