@@ -71,11 +71,12 @@ def add_commands(commands: Any) -> None:
         description="Run NAME from FILE with inputs given as options (`eagernb run FILE NAME "
         "--help` lists them). Progress goes to stderr, one line per child as it is launched "
         "and as it ends; the result's repr goes to stdout. Exit status: 0 when the run "
-        "succeeds, 1 when it fails or is cancelled, 130 when interrupted with Ctrl-C (which "
-        "cancels the run and its children). The run's HTML report (the notebook's: tree, "
-        "timeline and every execution's details in one file that needs no network) is "
-        "written to $EAGERNB_REPORTS_DIR/RUN_ID.html (default: ~/.eagernb/reports) and its "
-        f"path printed on stderr. Options of `run` come before FILE. {files}",
+        "succeeds, 1 when it fails or is cancelled, 130 when interrupted with Ctrl-C and 143 "
+        "on SIGTERM (both cancel the run and its children, on the server too). The run's HTML "
+        "report (the notebook's: tree, timeline and every execution's details in one file "
+        "that needs no network) is written to $EAGERNB_REPORTS_DIR/RUN_ID.html (default: "
+        "~/.eagernb/reports) and its path printed on stderr. Options of `run` come before "
+        f"FILE. {files}",
     )
     where = run.add_mutually_exclusive_group()
     where.add_argument(

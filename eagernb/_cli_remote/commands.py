@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,11 +100,17 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     owned = engine if args.remote or args.hybrid else None
     result_out = sys.stdout
     sys.stdout = sys.stderr  # what the run prints goes with its progress: stdout is its value
+    terminated: list[int] = []  # the signal that stopped it, other than Ctrl-C
     try:
-        asyncio.run(_until_done(the_run, owned))
+        asyncio.run(_until_done(the_run, owned, terminated))
     except KeyboardInterrupt:
         sys.stdout = result_out
-        code: int | None = _interrupted(the_run, engine, args)
+        code: int | None = _interrupted(the_run, engine, args, signal.SIGINT)
+    except asyncio.CancelledError:
+        sys.stdout = result_out
+        if not terminated:
+            raise
+        code = _interrupted(the_run, engine, args, signal.Signals(terminated[0]))
     else:
         sys.stdout = result_out
         try:
@@ -151,20 +158,38 @@ def _engine_for(args: argparse.Namespace, entity: Entity) -> tuple[Engine, str]:
     return RemoteEngine(remote), f"here, with its tasks on {remote.endpoint} ({scope})"
 
 
-async def _until_done(run: Run, owned: Engine | None) -> None:
+async def _until_done(run: Run, owned: Engine | None, terminated: list[int]) -> None:
+    """Run ``run`` to its end. SIGTERM (``timeout``, a CI cancel, a process manager) stops
+    it as Ctrl-C does, cancelling its children, on the server too; ``terminated`` then
+    holds the signal's number."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+
+    def terminate() -> None:
+        terminated.append(signal.SIGTERM)
+        # A second SIGTERM ends the process at once, as a second Ctrl-C does.
+        loop.remove_signal_handler(signal.SIGTERM)
+        if task is not None:
+            task.cancel()
+
+    with contextlib.suppress(NotImplementedError, AttributeError):  # Windows: no such handlers
+        loop.add_signal_handler(signal.SIGTERM, terminate)
     try:
         await run.start()
     except asyncio.CancelledError:
-        task = asyncio.current_task()
         cancelling = getattr(task, "cancelling", None)
-        if cancelling is not None and cancelling():
-            raise  # this process is being interrupted (Ctrl-C): cancel the run
+        if terminated or (cancelling is not None and cancelling()):
+            raise  # this process is being interrupted (Ctrl-C, SIGTERM): cancel the run
         # Otherwise the run was cancelled elsewhere (on the server); its records say so.
     except Exception:
         pass  # its records hold the failure; the report reads them
     finally:
-        if owned is not None:
-            await owned.aclose()
+        try:
+            if owned is not None:
+                await owned.aclose()
+        finally:
+            with contextlib.suppress(NotImplementedError, AttributeError):
+                loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int | None:
@@ -176,7 +201,7 @@ def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int | None:
         print(names, file=sys.stderr)
         return 0
     root = run.root
-    failed = _first_failure(run)
+    failed = _origin(run)
     if run.status is Status.FAILED and args.remote and remote_id is None:
         try:
             run.result()
@@ -206,29 +231,52 @@ def _report(run: Run, engine: Engine, args: argparse.Namespace) -> int | None:
     return 1
 
 
-def _interrupted(run: Run, engine: Engine, args: argparse.Namespace) -> int:
+def _interrupted(run: Run, engine: Engine, args: argparse.Namespace, signum: signal.Signals) -> int:
+    """Say that the run was cancelled by Ctrl-C or SIGTERM; the exit status, 128 + the
+    signal's number as shells report it (130, 143)."""
     sys.stdout.flush()
     remote_id = _server_id(engine, run.root_id)
     names = f"run {run.id}" + (f", execution {remote_id} on the server" if remote_id else "")
-    print(f"\neagernb: interrupted; cancelled {run.name} and its children ({names}).",
+    how = "interrupted" if signum is signal.SIGINT else f"stopped by {signum.name}"
+    print(f"\neagernb: {how}; cancelled {run.name} and its children ({names}).",
           file=sys.stderr)  # fmt: skip
     if not (args.remote or args.hybrid) and any(
         r.kind is Kind.TASK and r.started_at is not None and r.status is Status.CANCELLED
         for r in run.records.values()
     ):
+        again = "press Ctrl-C" if signum is signal.SIGINT else f"send {signum.name}"
         print(
             "eagernb: a task body already running on a thread finishes before this process "
-            "exits (Python cannot stop a thread); press Ctrl-C again to quit at once.",
+            f"exits (Python cannot stop a thread); {again} again to quit at once.",
             file=sys.stderr,
         )
-    return 130
+    return 128 + signum.value
 
 
-def _first_failure(run: Run) -> ExecutionRecord | None:
-    """The failed child where the failure began: one with no failed child of its own."""
-    failed = [r for _, r in run.walk() if r.status is Status.FAILED and r.id != run.root_id]
-    parents = {r.parent_id for r in failed}
-    return next((r for r in failed if r.id not in parents), None)
+def _origin(run: Run) -> ExecutionRecord | None:
+    """The child that raised the error the run failed with (None: the root raised it).
+
+    Several children can fail before a workflow ends (``asyncio.gather`` raises whichever
+    failure came first), so the first failed child in launch order is not always the one.
+    Each level passes its child's error on unchanged, so this follows the root's error down:
+    at each level, the failed child with that error.
+    """
+    record, found = run.root, None
+    while record is not None and record.error is not None:
+        error = record.error
+        same = [
+            child
+            for child in run.children_of(record.id)
+            if child.status is Status.FAILED and child.error is not None
+            and child.error.type_name == error.type_name
+            # A remote error whose class cannot be rebuilt says its type in its message.
+            and error.message in (child.error.message, str(child.error))
+        ]  # fmt: skip
+        if not same:
+            break
+        # Of children that failed with the same words, the one whose traceback it carries.
+        found = record = next((c for c in same if c.error == error), same[0])
+    return found
 
 
 def _server_id(engine: Any, record_id: str) -> str | None:

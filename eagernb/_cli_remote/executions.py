@@ -130,9 +130,14 @@ def cancel(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"{execution.id} {name} already {execution.status}; nothing to cancel.")
             return 0
         after = remote.cancel(args.id)
+        # A task has no children; a workflow's may all have ended before it was cancelled.
+        ended_with_it = execution.data["kind"] != "task" and remote.list_executions(
+            project=execution.data["project"], parent_id=after.id, status="cancelled", limit=1
+        )
     finally:
         remote.close()
-    print(f"{after.id} {name} {after.status}; its children were cancelled too.")
+    children = "; its children were cancelled too" if ended_with_it else ""
+    print(f"{after.id} {name} {after.status}{children}.")
     return 0
 
 

@@ -600,8 +600,7 @@ class Remote:
             return load_value(self._blob(data["output_sha"]))
         error = data.get("error") or {}
         if data["status"] == "cancelled":  # an Exception here, not asyncio's CancelledError
-            reason = error.get("message") or "it was cancelled"
-            raise RunCancelledError(f"Execution {data['id']} was cancelled: {reason}")
+            raise RunCancelledError(_cancelled(str(data["id"]), str(error.get("message") or "")))
         pickled = self._blob(error["exception_sha"]) if error.get("exception_sha") else None
         raise rebuild_exception(data, pickled)
 
@@ -617,6 +616,16 @@ class Remote:
         if pickled is None and error.get("exception_sha"):
             pickled = await self._ablob(error["exception_sha"])
         raise rebuild_exception(data, pickled)
+
+
+def _cancelled(execution_id: str, reason: str) -> str:
+    """That an execution was cancelled, and the server's reason, saying each once: a
+    reason about this execution ("Execution ID was cancelled by a request to the server.")
+    is the whole message; one about another ("Its parent ... was cancelled: ...") follows."""
+    own = f"Execution {execution_id} was cancelled"
+    if reason.startswith(own):
+        return reason
+    return f"{own}. {reason}" if reason else f"{own}."
 
 
 @functools.cache

@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from eagernb import Remote
+from eagernb import Remote, RunCancelledError
 from tests.server.conftest import ROOT, Server, read_pid
 from tests.server.tasks import announce
 
@@ -379,6 +379,65 @@ def test_a_failed_run_exits_1_with_the_error_and_the_failed_child(
         assert f"`eagernb executions show {execution_id(done.stderr)}`" in done.stderr
 
 
+FAILING_MANY = """
+import asyncio
+
+from eagernb import eager, task
+
+
+@task
+def fail_with(group: int, i: int) -> int:
+    raise ValueError(f"child {group}.{i} failed")
+
+
+@eager
+async def fail_all(group: int, n: int) -> int:
+    # Every child fails before this raises, and the error raised is not the first child's.
+    errors = await asyncio.gather(*(fail_with(group=group, i=i) for i in range(n)),
+                                  return_exceptions=True)
+    raise errors[-1]
+
+
+@eager
+async def fail_groups(n: int) -> int:
+    errors = await asyncio.gather(fail_all(group=0, n=n), fail_all(group=1, n=n),
+                                  return_exceptions=True)
+    raise errors[-1]
+"""
+RAISED_IN = re.compile(r"child (\d+)\.(\d+) failed \(raised in task 'fail_with', execution (\w+)\)")
+
+
+@pytest.mark.parametrize("mode", ["remote", "hybrid"])
+def test_the_failure_line_names_the_child_whose_error_it_shows(
+    server: Server, tmp_path: Path, mode: str
+) -> None:
+    # Several children fail; the run fails with the last one's error. The line must name
+    # that child, not the first failed one in launch order.
+    flows = tmp_path / "failing.py"
+    flows.write_text(FAILING_MANY)
+    project = f"many-{mode}"
+    done = eagernb(
+        "run", f"--{mode}", "--project", project, str(flows), "fail_groups", "--n", "4",
+        endpoint=server.url,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    last = next(line for line in done.stderr.splitlines() if line.startswith("eagernb: "))
+    assert last.startswith("eagernb: fail_groups failed: ValueError: child 1.3 failed "), last
+    found = RAISED_IN.search(last)
+    assert found is not None, last
+    remote = Remote(server.url, default_project=project)
+    try:
+        assert remote.fetch(found[3]).inputs == {"group": 1, "i": 3}
+        # Every failed child's record on the server carries its own error.
+        failed = remote.list_executions(name="fail_with", status="failed", limit=100)
+        assert len(failed) == 8
+        for child in failed:
+            inputs = child.inputs
+            assert child.data["error"]["message"] == f"child {inputs['group']}.{inputs['i']} failed"
+    finally:
+        remote.close()
+
+
 def test_traceback_option_prints_the_failed_child_traceback(files: Path) -> None:
     done = eagernb("run", "--traceback", str(files / "flows.py"), "fails", "--x", "0")
     assert done.returncode == 1
@@ -414,6 +473,37 @@ def test_ctrl_c_cancels_the_remote_run_and_exits_130(
     assert [(c["name"], c["status"]) for c in children] == [("announce", "cancelled")]
 
 
+@pytest.mark.parametrize("mode", ["remote", "hybrid"])
+def test_sigterm_cancels_the_run_on_the_server_and_exits_143(
+    server: Server, files: Path, tmp_path: Path, mode: str
+) -> None:
+    # What `timeout`, a CI cancel or a process manager sends: like Ctrl-C, no orphans.
+    fifo = tmp_path / "running.fifo"
+    os.mkfifo(fifo)
+    project = f"terminate-{mode}"
+    command = [sys.executable, "-m", "eagernb", "run", f"--{mode}", "--project", project,
+               str(files / "flows.py"), "waits", "--fifo", str(fifo)]  # fmt: skip
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server.url)
+    )
+    try:
+        read_pid(fifo)  # the task runs on a worker
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 143, err
+    assert out == ""
+    assert "eagernb: stopped by SIGTERM; cancelled waits and its children" in err
+    assert "Traceback" not in err
+    on_server = server.ok(server.http.get("/executions", params={"project": project}))
+    # It exits once the server has ended them: nothing is left running there.
+    expected = {"announce": "cancelled"} | ({"waits": "cancelled"} if mode == "remote" else {})
+    assert {e["name"]: e["status"] for e in on_server} == expected
+
+
 def test_a_run_cancelled_on_the_server_exits_1(server: Server, files: Path, tmp_path: Path) -> None:
     fifo = tmp_path / "running.fifo"
     os.mkfifo(fifo)
@@ -437,6 +527,18 @@ def test_a_run_cancelled_on_the_server_exits_1(server: Server, files: Path, tmp_
     assert cancelled.stdout == (
         f"{root['id']} waits (eager) cancelled; its children were cancelled too.\n"
     )
+    remote = Remote(server.url, default_project="elsewhere")
+    try:
+        (child,) = remote.list_executions(parent_id=root["id"])
+        with pytest.raises(RunCancelledError) as cancelled_child:
+            _ = child.output
+        # Said once, with the server's reason (its parent's cancellation, or a request).
+        message, reason = str(cancelled_child.value), child.data["error"]["message"]
+        assert message.startswith(f"Execution {child.id} was cancelled"), message
+        assert message.count(" was cancelled by a request") == 1, message
+        assert message.endswith(reason), message
+    finally:
+        remote.close()
     assert proc.returncode == 1, err
     assert out == ""
     assert "eagernb: waits was cancelled (run r" in err
@@ -608,8 +710,13 @@ def test_executions_cancel_a_running_execution(server: Server, tmp_path: Path) -
 
         cancelled = eagernb("executions", "cancel", execution.id, endpoint=server.url)
         assert cancelled.returncode == 0, cancelled.stderr
-        assert cancelled.stdout.startswith(f"{execution.id} announce (task) cancelled")
+        assert cancelled.stdout == f"{execution.id} announce (task) cancelled.\n", "no children"
         assert remote.wait(execution.id, timeout=60).status == "cancelled"
+        with pytest.raises(RunCancelledError) as output:
+            _ = execution.output
+        assert str(output.value) == (
+            f"Execution {execution.id} was cancelled by a request to the server."
+        )
 
         again = eagernb("executions", "cancel", execution.id, endpoint=server.url)
         assert again.returncode == 0
