@@ -143,7 +143,7 @@ def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if missing:
         parser.error(f"{', '.join(missing)} missing; install with: pip install 'eagernb[server]'")
     try:
-        from ._server.main import ServerAlreadyRunning, serve
+        from ._server.main import ServerAlreadyRunning, ServerStartFailed, serve
     except ImportError as exc:
         parser.error(f"{exc.name} is missing; install it with: pip install 'eagernb[server]'")
     scheduler = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -161,7 +161,7 @@ def _server(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             args.host, args.port, args.data_dir, args.workers, auth=args.auth,
             engine=args.engine, scheduler=scheduler,
         )  # fmt: skip
-    except ServerAlreadyRunning as exc:
+    except (ServerAlreadyRunning, ServerStartFailed) as exc:
         print(f"eagernb: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,22 +66,38 @@ class ServerConfig:
     scheduler: str | None = None
 
 
-def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Starlette:
+def create_app(
+    config: ServerConfig,
+    engine: WorkerEngine | None = None,
+    *,
+    ready: Callable[[], None] | None = None,
+    failed: Callable[[Exception], None] | None = None,
+) -> Starlette:
     """The ASGI app; ``engine`` runs tasks (default: the one ``config.engine`` names).
 
-    Workflow bodies run in an elastic pool of worker processes of their own.
+    Workflow bodies run in an elastic pool of worker processes of their own. ``ready`` is
+    called once the app has started and takes requests. ``failed``, if given, is called
+    instead of raising when the task engine cannot start (a Dask scheduler out of reach):
+    the app then starts with no services, and its server should stop at once.
     """
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            used = engine if engine is not None else await _task_engine(config)
+        except (OSError, ValueError) as exc:
+            if failed is None:
+                raise
+            failed(exc)
+            yield
+            return
         store = Store(config.data_dir / "eagernb.db")
         credentials = Credentials(config.data_dir / "eagernb.db") if config.auth else None
         if credentials is not None:
             credentials.revoke_job_tokens()  # a previous server's; their attempts are over
         blobs = BlobStore(config.data_dir / "blobs", store)
         hub = Hub()
-        used = engine if engine is not None else await _task_engine(config)
         bodies = WorkerPool(1, elastic=True)
         await bodies.start()
         dispatcher = Dispatcher(
@@ -94,6 +110,8 @@ def create_app(config: ServerConfig, engine: WorkerEngine | None = None) -> Star
             store, blobs, hub, dispatcher, used, config.workers, config.max_blob_bytes,
             credentials, config.token_lifetime,
         )  # fmt: skip
+        if ready is not None:
+            ready()
         try:
             yield
         finally:

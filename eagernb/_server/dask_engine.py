@@ -78,7 +78,9 @@ class DaskEngine:
     >>> result = await engine.execute(job)            # doctest: +SKIP
     """
 
-    def __init__(self, address: str, *, connect_timeout: float = 30.0) -> None:
+    def __init__(self, address: str, *, connect_timeout: float | None = None) -> None:
+        """``connect_timeout``: seconds to reach the scheduler (and to reconnect to it);
+        by default Dask's ``distributed.comm.timeouts.connect`` (30 s unless configured)."""
         self.address = address
         self._connect_timeout = connect_timeout
         self._client: Any = None
@@ -94,8 +96,13 @@ class DaskEngine:
 
     async def start(self) -> None:
         """Connect to the scheduler and subscribe to job starts and lost workers."""
+        import dask.config
         from distributed import Client
+        from dask.utils import parse_timedelta
 
+        if self._connect_timeout is None:
+            configured = dask.config.get("distributed.comm.timeouts.connect")
+            self._connect_timeout = float(parse_timedelta(configured, default="seconds"))
         try:
             self._client = await Client(  # type: ignore[no-untyped-call]
                 self.address,
@@ -107,7 +114,9 @@ class DaskEngine:
         except (OSError, asyncio.TimeoutError) as exc:
             raise OSError(
                 f"Cannot reach the Dask scheduler at {self.address} ({exc}). Start one (`dask "
-                "scheduler`) or pass the address of a running one to --scheduler."
+                "scheduler`) or pass the address of a running one to --scheduler; a slow "
+                "network may need a longer Dask connect timeout "
+                "(DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT=60s)."
             ) from None
         self._subscribe()
         self._keeper = asyncio.ensure_future(self._keep_subscribed())

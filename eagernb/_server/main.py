@@ -1,9 +1,11 @@
 """``serve(...)``: run the control plane in this process until it is told to stop.
 
 The listening socket is bound before anything else, so with ``port=0`` the chosen port is
-known at once: it is printed and written to ``DATA_DIR/server.json`` (with the PID and
-URL) for tools such as ``eagernb sandbox``. A lock file keeps a second server off the same
-data directory, since each would mark the other's running executions failed.
+known at once; once the server has started (its task engine connected), the URL is
+printed and written to ``DATA_DIR/server.json`` (with the PID) for tools such as
+``eagernb sandbox``. A server that cannot start raises ``ServerStartFailed`` with the
+reason, having announced nothing. A lock file keeps a second server off the same data
+directory, since each would mark the other's running executions failed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["ServerAlreadyRunning", "serve"]
+__all__ = ["ServerAlreadyRunning", "ServerStartFailed", "serve"]
 
 SERVER_FILE = "server.json"
 DASK_IN_FLIGHT = 1000  # task executions handed to a Dask cluster at once, by default
@@ -26,6 +28,10 @@ DASK_IN_FLIGHT = 1000  # task executions handed to a Dask cluster at once, by de
 
 class ServerAlreadyRunning(RuntimeError):
     """Another server holds the data directory."""
+
+
+class ServerStartFailed(RuntimeError):
+    """The server could not start its task engine (the message says why)."""
 
 
 def serve(
@@ -62,17 +68,25 @@ def serve(
             data, server_url=url, auth=auth, engine=engine, scheduler=scheduler,
             **({"workers": workers} if workers else {}),
         )  # fmt: skip
-        app = create_app(config)
-        info = {"pid": os.getpid(), "url": url, "host": host, "port": bound, "data_dir": str(data)}
-        _write_json(data / SERVER_FILE, info)
-        print(
-            f"eagernb {__version__} control plane listening on {url} "
-            f"(data in {data}, {_engine_text(config.engine, config.workers, scheduler)}, "
-            f"authentication {'on' if auth else 'off'})",
-            flush=True,
-        )
-        if auth:
-            _hint_clients(data)
+        failures: list[Exception] = []
+
+        def ready() -> None:
+            info = {"pid": os.getpid(), "url": url, "host": host, "port": bound}
+            _write_json(data / SERVER_FILE, {**info, "data_dir": str(data)})
+            print(
+                f"eagernb {__version__} control plane listening on {url} "
+                f"(data in {data}, {_engine_text(config.engine, config.workers, scheduler)}, "
+                f"authentication {'on' if auth else 'off'})",
+                flush=True,
+            )
+            if auth:
+                _hint_clients(data)
+
+        def failed(exc: Exception) -> None:
+            failures.append(exc)
+            server.should_exit = True
+
+        app = create_app(config, ready=ready, failed=failed)
         server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
         )
@@ -90,6 +104,8 @@ def serve(
             with contextlib.suppress(OSError, ValueError):
                 if json.loads((data / SERVER_FILE).read_text()).get("pid") == os.getpid():
                     (data / SERVER_FILE).unlink()
+        if failures:
+            raise ServerStartFailed(str(failures[0]))
 
 
 def _engine_text(engine: str, workers: int, scheduler: str | None) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,24 @@ def test_server_engine_options_are_checked(args: list[str], says: str, tmp_path:
     )  # fmt: skip
     assert done.returncode == 2
     assert says in done.stderr
+
+
+def test_a_server_that_cannot_reach_its_scheduler_says_so_and_announces_nothing(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as probe:  # a free port: no scheduler listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    done = subprocess.run(
+        [sys.executable, "-m", "eagernb", "server", "--port", "0", "--data-dir", str(tmp_path),
+         "--engine", "dask", "--scheduler", f"tcp://127.0.0.1:{port}"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stdout == ""  # no "listening on" line for a server that never listened
+    assert done.stderr.startswith(
+        f"eagernb: Cannot reach the Dask scheduler at tcp://127.0.0.1:{port}"
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "server.json").exists()
