@@ -110,8 +110,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox.add_argument("--port", type=_port, default=0, help="0 picks a free port (default: 0)")
     sandbox.add_argument("--workers", type=int, default=2, metavar="N", help="(default: 2)")
     sandbox.add_argument(
-        "--engine", choices=["embedded", "dask"], default="embedded",
-        help="dask: also start a local Dask scheduler and N workers for the tasks",
+        "--engine", choices=["embedded", "dask"], default=None,
+        help="dask: also start a local Dask scheduler and N workers for the tasks (default: "
+        "embedded, or whichever engine the running sandbox has)",
     )  # fmt: skip
     sandbox.set_defaults(run=_sandbox, parser=sandbox)
 
@@ -182,6 +183,8 @@ def _sandbox(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         stopped = sandbox.stop(args.data_dir)
         print(f"stopped (pid {stopped.pid})" if stopped else "stopped (it was not running)")
         return 0
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: the sandbox needs 1 or more workers.")
     try:
         started = sandbox.start(args.data_dir, args.port, args.workers, engine=args.engine)
     except sandbox.SandboxError as exc:

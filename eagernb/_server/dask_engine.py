@@ -97,8 +97,8 @@ class DaskEngine:
     async def start(self) -> None:
         """Connect to the scheduler and subscribe to job starts and lost workers."""
         import dask.config
-        from distributed import Client
         from dask.utils import parse_timedelta
+        from distributed import Client
 
         if self._connect_timeout is None:
             configured = dask.config.get("distributed.comm.timeouts.connect")

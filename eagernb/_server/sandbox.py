@@ -84,11 +84,12 @@ def start(
     port: int = 0,
     workers: int = 2,
     timeout: float = 30.0,
-    engine: str = "embedded",
+    engine: str | None = None,
 ) -> Sandbox:
     """Start the sandbox server (or return the one already running) once it answers.
 
-    ``engine="dask"``: start a local Dask cluster with ``workers`` workers first.
+    ``engine="dask"``: start a local Dask cluster with ``workers`` workers first. None:
+    whichever engine a running sandbox has, else the embedded one.
     """
     missing = missing_server_packages()
     if missing:
@@ -99,13 +100,14 @@ def start(
     running = status(data_dir)
     if running is not None:
         has = "dask" if running.scheduler else "embedded"
-        if has != engine:
+        if engine is not None and has != engine:
             raise SandboxError(
                 f"A sandbox with the {has} engine is already running at {running.url}. Stop "
                 f"it first (`eagernb sandbox stop`) to start one with the {engine} engine, or "
                 "use the one running."
             )
         return running
+    engine = engine or "embedded"
     data = data_dir.expanduser().resolve()
     data.mkdir(parents=True, exist_ok=True)
     _stop_dask(data)  # left over from a sandbox that died

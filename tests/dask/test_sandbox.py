@@ -52,7 +52,10 @@ def test_the_sandbox_starts_and_stops_a_local_dask_cluster(tmp_path: Path) -> No
         assert f"Dask cluster at {scheduler}" in started.stderr
         status = _eagernb("sandbox", "status", "--data-dir", str(data)).stdout
         assert f"tasks on Dask at {scheduler}" in status
-        other = _eagernb("sandbox", "start", "--data-dir", str(data))  # the embedded engine
+        again = _eagernb("sandbox", "start", "--data-dir", str(data))  # whichever is running
+        assert again.returncode == 0, again.stderr
+        assert again.stdout == started.stdout
+        other = _eagernb("sandbox", "start", "--engine", "embedded", "--data-dir", str(data))
         assert other.returncode == 1
         assert "A sandbox with the dask engine is already running at " in other.stderr
         remote = Remote(started.stdout.strip())
@@ -88,6 +91,14 @@ def test_server_engine_options_are_checked(args: list[str], says: str, tmp_path:
     )  # fmt: skip
     assert done.returncode == 2
     assert says in done.stderr
+
+
+def test_a_dask_sandbox_needs_a_worker(tmp_path: Path) -> None:
+    refused = _eagernb("sandbox", "start", "--engine", "dask", "--workers", "0",
+                       "--data-dir", str(tmp_path))  # fmt: skip
+    assert refused.returncode == 2
+    assert "--workers 0: the sandbox needs 1 or more workers." in refused.stderr
+    assert not (tmp_path / "sandbox.json").exists()
 
 
 def test_a_server_that_cannot_reach_its_scheduler_says_so_and_announces_nothing(
