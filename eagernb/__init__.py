@@ -30,6 +30,7 @@ from ._core.errors import (
     ScopeClosedError,
     ServerRestartedError,
     ServerStoppedError,
+    TaskAbortedError,
     TaskTimeoutError,
     WorkerLostError,
     WorkflowCompileError,
@@ -91,7 +92,7 @@ for _name in (
     "ExecutionCancelledError", "ExecutionRecord", "InputTypeError", "Kind", "LocalEngine",
     "OutputTypeError", "Promise", "ResourcesUnavailableError", "Run", "RunCancelledError",
     "ScopeClosedError", "ServerRestartedError", "ServerStoppedError", "Status", "Task",
-    "TaskTimeoutError", "WorkerLostError", "Workflow", "WorkflowCompileError",
+    "TaskAbortedError", "TaskTimeoutError", "WorkerLostError", "Workflow", "WorkflowCompileError",
 ):  # fmt: skip
     globals()[_name].__module__ = __name__
 del _name
@@ -169,6 +170,7 @@ __all__ = [
     "ServerStoppedError",
     "Status",
     "Task",
+    "TaskAbortedError",
     "TaskTimeoutError",
     "WorkerLostError",
     "Workflow",

@@ -15,6 +15,7 @@ from .._core.errors import (
     ServerStoppedError,
     TaskTimeoutError,
     WorkerLostError,
+    aborted_error,
 )
 
 __all__ = ["ClientSecretError", "RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
@@ -71,6 +72,11 @@ def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> Ba
         except Exception:
             exc = None
         if isinstance(exc, BaseException):
+            if not isinstance(exc, Exception):
+                # The body's own SystemExit, KeyboardInterrupt or CancelledError, sent as it
+                # was (a worker of an older eagernb): raised here it would stop or cancel
+                # this process, not fail one child.
+                exc = _aborted(execution, exc)
             exc.__dict__.setdefault("remote_traceback", text)
             return exc
     type_name = str(error.get("type_name", "Exception"))
@@ -80,6 +86,16 @@ def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> Ba
         rebuilt.__dict__["remote_traceback"] = text
         return rebuilt
     return RemoteExecutionError(type_name, str(error.get("message", "")), text)
+
+
+def _aborted(execution: Mapping[str, Any], exc: BaseException) -> Exception:
+    kind = _OWNERS.get(str(execution.get("kind")), "Execution")
+    error = aborted_error(f"{kind} {str(execution.get('name', '?'))!r}", exc)
+    error.__cause__ = exc
+    return error
+
+
+_OWNERS = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
 
 
 # Shown as ``eagernb.Name`` in tracebacks and reprs (the package exports them lazily).

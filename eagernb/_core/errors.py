@@ -10,6 +10,8 @@
     ├── EagerException         a child execution failed; each instance is also an
     │                          instance of the child's original exception type
     ├── TaskTimeoutError       (also TimeoutError) a child ran past its timeout
+    ├── TaskAbortedError       (also RuntimeError) a body raised SystemExit, KeyboardInterrupt,
+    │                          CancelledError (or another non-Exception) on its own
     ├── ScopeClosedError       (also RuntimeError) a child launched after its parent returned
     ├── ExecutionCancelledError  one child was cancelled from a view; its parent goes on
     └── RunCancelledError      a run was cancelled from a view (Cancel button, handle)
@@ -40,9 +42,11 @@ __all__ = [
     "ScopeClosedError",
     "ServerRestartedError",
     "ServerStoppedError",
+    "TaskAbortedError",
     "TaskTimeoutError",
     "WorkerLostError",
     "WorkflowCompileError",
+    "aborted_error",
     "as_eager_exception",
     "check_attempts",
 ]
@@ -59,9 +63,13 @@ _MACHINERY = (
 def user_traceback(exc: BaseException) -> str:
     """The traceback of ``exc`` as text, without eagernb's and asyncio's own frames."""
     summary = traceback.TracebackException.from_exception(exc)
-    for part in _chain(summary):
-        frames = [f for f in part.stack if not f.filename.startswith(_MACHINERY)]
-        if frames:
+    parts = _chain(summary)
+    kept = [[f for f in part.stack if not f.filename.startswith(_MACHINERY)] for part in parts]
+    # With no user frame anywhere (an error of eagernb's own), the frames stay, so the text
+    # still says where; otherwise a part raised by eagernb (wrapping the user's exception,
+    # its cause) shows none.
+    if any(kept):
+        for part, frames in zip(parts, kept, strict=True):
             part.stack = traceback.StackSummary.from_list(frames)
     return "".join(summary.format())
 
@@ -98,6 +106,28 @@ class OutputTypeError(EagerNBError, TypeError):
 
 class TaskTimeoutError(EagerNBError, TimeoutError):
     """A child execution ran longer than its ``timeout``."""
+
+
+class TaskAbortedError(EagerNBError, RuntimeError):
+    """A body raised ``SystemExit`` (``sys.exit()``), ``KeyboardInterrupt``,
+    ``asyncio.CancelledError`` or another ``BaseException`` that is not an ``Exception`` on
+    its own: its execution failed with this error instead.
+
+    Those exceptions stop a process or cancel a run, so they are never passed on as they
+    are: a ``sys.exit(2)`` in one task must not end the notebook kernel or the command line
+    with the run half done. Like ``StopIteration`` in a generator (PEP 479), the body's
+    exception becomes a ``RuntimeError`` (``__cause__`` is the original where the body ran in
+    this process). ``raised_type`` names the original type and ``exit_code`` is the code
+    given to ``sys.exit()`` (None for the other types).
+    """
+
+    raised_type: str = ""
+    exit_code: Any = None
+
+    def __init__(self, message: str, raised_type: str = "", exit_code: Any = None) -> None:
+        super().__init__(message)
+        self.raised_type = raised_type
+        self.exit_code = exit_code
 
 
 class ScopeClosedError(EagerNBError, RuntimeError):
@@ -287,6 +317,36 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
     if hasattr(wrapped, "add_note"):
         wrapped.add_note(f"Raised by {name!r} (execution {execution_id}).")
     return wrapped  # type: ignore[no-any-return]
+
+
+def aborted_error(owner: str, exc: BaseException) -> TaskAbortedError:
+    """The failure of a body (``owner``, e.g. "Task 'add_one'") that raised ``exc``, a
+    ``BaseException`` that is not an ``Exception``, on its own; raise it ``from exc``."""
+    fix = "To fail on purpose, raise an exception (e.g. `raise RuntimeError(...)`)"
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        what = (
+            f"called sys.exit({code}), which would end the whole process, so eagernb failed "
+            f"it instead. {fix}; to end the process, call sys.exit() outside the workflow."
+        )
+    elif isinstance(exc, KeyboardInterrupt):
+        what = (
+            f"raised {exc!r} itself; nobody interrupted the run, so eagernb failed it instead "
+            f"of stopping the run. {fix}."
+        )
+    elif isinstance(exc, asyncio.CancelledError):
+        what = (
+            "raised asyncio.CancelledError on its own; nobody asked to cancel it, so eagernb "
+            f"failed it instead. {fix}; to stop a run, cancel it (the Cancel button, "
+            "`handle.cancel()` or Ctrl-C)."
+        )
+    else:
+        what = (
+            f"raised {_qualname(type(exc))}, a BaseException that is not an Exception (those "
+            f"stop a process or an event loop), so eagernb failed it instead. {fix}."
+        )
+    code_of = exc.code if isinstance(exc, SystemExit) else None
+    return TaskAbortedError(f"{owner} {what}", _qualname(type(exc)), code_of)
 
 
 def check_attempts(decorator: str, retries: Any, timeout: Any) -> None:

@@ -9,6 +9,8 @@ is a ``getpid()`` system call). ``bench/local.py`` measures what a child costs.
 from __future__ import annotations
 
 import asyncio
+import signal
+import threading
 from asyncio import current_task
 from time import time
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,7 @@ from .errors import (
     ExecutionCancelledError,
     ScopeClosedError,
     TaskTimeoutError,
+    aborted_error,
     as_eager_exception,
 )
 from .events import ExecutionRetrying
@@ -111,6 +114,13 @@ async def launch(
                 exc: Exception = clock.timeout_error(entity)
             except Exception as raised:
                 exc = raised
+            except BaseException as raised:
+                if not _raised_by_body(raised, task):
+                    raise
+                # SystemExit, KeyboardInterrupt from the body itself: its failure, not an
+                # exit or an interrupt (see TaskAbortedError).
+                exc = aborted_error(entity.interface.owner, raised)
+                exc.__cause__ = raised
             else:
                 run._finished(rid, _SUCCEEDED, time(), value)
                 return value
@@ -136,6 +146,12 @@ async def launch(
         info = ErrorInfo(type(exc).__qualname__, str(exc), "")
         run._finished(rid, _CANCELLED, time(), error=info)
         raise as_eager_exception(exc, name, _public_id(run, rid)) from None
+    except BaseException as escaped:
+        # A real Ctrl-C landing in this frame, or this coroutine closed: it does not run on,
+        # so it is not left shown running. (A failure, an Exception, is recorded above.)
+        if not isinstance(escaped, Exception) and not run.records[rid].status.is_final:
+            run._finished(rid, _CANCELLED, time())
+        raise
     finally:
         if acquired:
             semaphore.release()  # type: ignore[union-attr]
@@ -145,6 +161,25 @@ async def launch(
             del inflight[rid]
             if run._cancel_requested:
                 run._cancel_requested.discard(rid)
+
+
+def _raised_by_body(exc: BaseException, task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``exc`` (not an Exception, not a CancelledError) is the body's own doing.
+
+    ``GeneratorExit`` is this coroutine being closed. A ``KeyboardInterrupt`` may be a real
+    Ctrl-C where one lands in running code: on the main thread while SIGINT has Python's
+    default handler (``asyncio.run`` and ipykernel turn it into a cancellation instead), or
+    a second Ctrl-C while the run is being cancelled. Anything else came from the body.
+    """
+    if isinstance(exc, GeneratorExit):
+        return False
+    if isinstance(exc, KeyboardInterrupt):
+        cancelling = getattr(task, "cancelling", None)
+        if cancelling is not None and cancelling():
+            return False
+        if threading.current_thread() is threading.main_thread():
+            return signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    return True
 
 
 class _Attempt:

@@ -27,6 +27,7 @@ from typing import Any
 
 from .._core.config import config
 from .._core.engine import Call
+from .._core.errors import aborted_error
 from .._core.records import Kind
 
 __all__ = ["LocalEngine"]
@@ -91,7 +92,16 @@ class LocalEngine:
         # ``current_scope``: the body runs as this child, not as the scope's owner).
         if getattr(entity, "is_async", False):
             call.started()
-            return await entity.fn(**call.inputs)
+            try:
+                return await entity.fn(**call.inputs)
+            except asyncio.CancelledError as exc:
+                # A cancellation someone asked for (the run, a view, a timeout, a sibling
+                # that failed) counts on the task; without one, the body raised it itself.
+                task = asyncio.current_task()
+                cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+                if cancelling is None or cancelling():
+                    raise
+                raise aborted_error(entity.interface.owner, exc) from exc
         if self._closed:
             raise RuntimeError("This LocalEngine was closed; create a new one.")
         loop = call.run._loop or asyncio.get_running_loop()  # the run's: no getpid() call
@@ -307,6 +317,13 @@ def _call_sync(fn: Callable[..., Any], inputs: dict[str, Any]) -> Any:
             f"Task body {getattr(fn, '__name__', fn)!r} raised StopIteration (often next() on "
             "an empty iterator). Catch it in the task, or pass a default to next()."
         ) from exc
+    except Exception:
+        raise
+    except BaseException as exc:
+        # On a worker thread, SystemExit, KeyboardInterrupt (a Ctrl-C reaches only the main
+        # thread) and CancelledError can only be the body's own: they fail this task, and
+        # must not reach the loop, which would stop (SystemExit) or cancel (CancelledError).
+        raise aborted_error(f"Task {getattr(fn, '__name__', fn)!r}", exc) from exc
 
 
 _DROPPED = object()  # the result of a body that was queued when the engine closed

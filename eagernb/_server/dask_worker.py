@@ -117,10 +117,10 @@ def run_job(
     header = {"type": "job", "execution_id": key, "attempt": 0, "env": dict(env)}
     if payload_sha is not None:
         header["payload_sha"] = payload_sha
+    printed: list[list[str]] = []
     try:
         runner.stdin.write(encode(header, payload, inputs))
         runner.stdin.flush()
-        printed: list[list[str]] = []
         while True:
             announce_if_due(runner)
             reply, parts = read_frame_sync(runner.stdout)
@@ -139,7 +139,7 @@ def run_job(
             with contextlib.suppress(OSError):
                 pipe.close()
         lost = {"type": "result", "ok": False, "lost": True, "pid": runner.proc.pid, "code": code}
-        return lost, []
+        return {**lost, "output": printed}, []  # what it printed before it died
     with _lock:
         _running.pop(key, None)
         _idle.append(runner)

@@ -34,7 +34,7 @@ from typing import IO, Any
 import cloudpickle
 
 from .._core.entity import Entity
-from .._core.errors import ErrorInfo
+from .._core.errors import ErrorInfo, aborted_error
 from .._core.output import keep_elsewhere_quiet
 from .._core.records import Kind
 from .._engines.frames import Frame, encode, read_frame_sync
@@ -130,6 +130,11 @@ class _Stream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    def flush(self) -> None:
+        """Send what was printed now (``print(..., flush=True)``), not a moment later: it
+        then reaches the server even if the process ends abruptly next (``os._exit``)."""
+        self._output.flush()
+
     def fileno(self) -> int:  # C code and subprocesses write to the worker's log
         return self._fd
 
@@ -153,14 +158,15 @@ def run_job(
     """
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    try:
-        value = _call(payload, inputs, env, payload_sha)
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt from user code included
-        return _failure(exc)
-    try:
-        output = dump_value(value)
-    except Exception as exc:
-        return _failure(_unpicklable_output(payload_sha, value, exc))
+    try:  # the job's environment ends with it, whatever its outcome
+        try:
+            value = _call(payload, inputs, env, payload_sha)
+        except BaseException as exc:  # a body's own sys.exit() arrives as TaskAbortedError
+            return _failure(exc)
+        try:
+            output = dump_value(value)
+        except Exception as exc:
+            return _failure(_unpicklable_output(payload_sha, value, exc))
     finally:
         for key, before in saved.items():
             if before is None:
@@ -207,6 +213,18 @@ def _call(
 ) -> Any:
     entity = _entity(payload, payload_sha)
     inputs = load_value(inputs_data)
+    try:
+        return _run_body(entity, inputs, env)
+    except Exception:
+        raise
+    except BaseException as exc:
+        # sys.exit(), KeyboardInterrupt or CancelledError raised by the body: that
+        # execution's failure, told as such, and never an exception its caller's event loop
+        # would take for an exit, an interrupt or a cancellation.
+        raise aborted_error(entity.interface.owner, exc) from exc
+
+
+def _run_body(entity: Entity, inputs: Any, env: Mapping[str, str]) -> Any:
     if entity.kind is Kind.TASK:
         if getattr(entity, "is_async", False):
             value = asyncio.run(entity.fn(**inputs))

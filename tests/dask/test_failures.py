@@ -395,3 +395,22 @@ def test_cancelling_a_dask_job_also_ends_the_processes_it_started(
     cancelled = server.ok(server.http.post(f"/executions/{created['id']}/cancel"))
     assert cancelled["status"] == "cancelled"
     assert wait_exit(sleeper), f"the task's subprocess {sleeper} outlived its cancelled task"
+
+
+@task
+def dies_after_printing() -> int:
+    print("about to exit", flush=True)
+    os._exit(3)
+
+
+def test_what_a_task_printed_before_its_process_died_is_kept(
+    remote: Remote, server: Server
+) -> None:
+    done = server.run(dies_after_printing)
+    assert done["status"] == "failed"
+    assert done["error"]["type_name"] == "eagernb.WorkerLostError"
+    assert "exit code 3" in done["error"]["message"]
+    printed = remote.outputs_of(done["id"])
+    assert [chunk for each in printed for chunk in each["chunks"]] == [
+        ["stdout", "about to exit\n"]
+    ]

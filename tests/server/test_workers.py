@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from eagernb._engines.frames import encode, read_frame_sync
 from eagernb._engines.payload import dump_entity, dump_value
 
 from ..core.support import assert_sentence
 from .conftest import Server, occupy_workers, read_pid, release_workers
-from .tasks import add_one, announce, announce_once, eager_plain, nap
+from .tasks import add_one, announce, announce_once, eager_plain, fail, nap
 
 
 def test_a_worker_killed_mid_task_fails_the_execution_and_is_replaced(
@@ -122,3 +124,18 @@ def test_cpu_and_memory_requests_run_on_the_embedded_pool(server: Server) -> Non
         return x + 1
 
     assert server.output(server.run(sized, x=1)) == 2
+
+
+def test_a_job_s_environment_ends_with_it_whether_it_succeeds_or_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eagernb._server.worker import run_job
+
+    monkeypatch.delenv("EAGERNB_JOB_ONLY", raising=False)
+    monkeypatch.setenv("EAGERNB_JOB_SHADOWED", "before")
+    env = {"EAGERNB_JOB_ONLY": "1", "EAGERNB_JOB_SHADOWED": "during"}
+    for entity, inputs, ok in [(add_one, {"x": 1}, True), (fail, {"x": -1}, False)]:
+        header, _ = run_job(dump_entity(entity).data, dump_value(inputs), env)
+        assert header["ok"] is ok
+        assert "EAGERNB_JOB_ONLY" not in os.environ
+        assert os.environ["EAGERNB_JOB_SHADOWED"] == "before"
