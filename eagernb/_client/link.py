@@ -58,6 +58,7 @@ class Link:
         self._reader: asyncio.Task[None] | None = None
         self._finals: dict[str, asyncio.Future[Final]] = {}
         self._early: dict[str, Final] = {}  # finals that arrived before their submission's reply
+        self._handed: set[str] = set()  # executions whose final future ``final`` handed out
         self._listeners: dict[str, Listener] = {}
         self._early_frames: dict[str, list[dict[str, Any]]] = {}
         self._uplink: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -189,11 +190,15 @@ class Link:
             future: asyncio.Future[Final] = asyncio.get_running_loop().create_future()
             future.set_result(self._early.pop(execution_id))
             return future
-        return self._finals.get(execution_id)
+        waiting = self._finals.get(execution_id)
+        if waiting is not None:
+            self._handed.add(execution_id)
+        return waiting
 
     def forget(self, execution_id: str) -> None:
         """Stop listening for ``execution_id`` (its caller stopped waiting)."""
         self._finals.pop(execution_id, None)
+        self._handed.discard(execution_id)
         self._early.pop(execution_id, None)
         self._listeners.pop(execution_id, None)
         self._early_frames.pop(execution_id, None)
@@ -252,9 +257,11 @@ class Link:
             final: Final = (execution, parts[0] if parts else None)
             self._listeners.pop(execution["id"], None)
             future = self._finals.pop(execution["id"], None)
-            if future is None:
+            if execution["id"] in self._handed:  # someone waits on the future
+                self._handed.discard(execution["id"])
+            else:  # kept for ``final``, asked later (a followed run's root, once followed)
                 self._early[execution["id"]] = final
-            elif not future.done():
+            if future is not None and not future.done():
                 future.set_result(final)
         elif kind in ("output", "started", "retrying"):
             listener = self._listeners.get(header["id"])
@@ -273,6 +280,7 @@ class Link:
                 future.set_exception(lost)
                 future.exception()  # a waiter that is gone already must not log it unheard
         self._finals.clear()
+        self._handed.clear()
         self._listeners.clear()
 
     # -- closing ------------------------------------------------------------------------------

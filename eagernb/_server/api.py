@@ -26,6 +26,7 @@ from .._engines.frames import FrameBuffer, decode
 from .._engines.preview import PREVIEW_CHARS
 from .auth import allow, authenticate, issue_token
 from .blobs import BlobStore
+from .channels import Channels
 from .credentials import TOKEN_LIFETIME, Credentials, Grant
 from .dispatch import Dispatcher
 from .engine import WorkerEngine
@@ -430,20 +431,43 @@ async def uplink(request: Request) -> Response:
     limit = services.max_blob_bytes + (1 << 20)
     buffer = FrameBuffer()
     try:
-        async for chunk in request.stream():
-            for header, parts in buffer.feed(chunk):
-                items = header.get("executions")
-                if not isinstance(items, list):
-                    raise RequestError(400, 'Each frame must list {"executions": [...]}.')
-                with services.store.transaction():  # one commit for the batch
-                    results = [_submit_item(request, services, item, parts) for item in items]
-                reply = {"type": "submitted", "tag": header.get("tag"), "results": results}
-                channels.send(channel_id, reply)
-            if buffer.pending > limit:
-                raise RequestError(413, _too_big(buffer.pending, limit, at_least=True))
+        with channels.uplink():
+            async for chunk in request.stream():
+                _uplink_chunk(request, services, channels, channel_id, buffer, chunk, limit)
     except ClientDisconnect:
         pass  # the client closed its uplink: nothing was left half-submitted
+    except asyncio.CancelledError:
+        if not channels.closed:
+            raise
+        # The server is stopping: what came is submitted, the client sends the rest (if
+        # any) by request, to the next server.
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        return Response(status_code=503)
     return Response(status_code=204)
+
+
+def _uplink_chunk(
+    request: Request,
+    services: Services,
+    channels: Channels,
+    channel_id: str,
+    buffer: FrameBuffer,
+    chunk: bytes,
+    limit: int,
+) -> None:
+    """Submit the batches ``chunk`` completes; their results go out on the channel."""
+    for header, parts in buffer.feed(chunk):
+        items = header.get("executions")
+        if not isinstance(items, list):
+            raise RequestError(400, 'Each frame must list {"executions": [...]}.')
+        with services.store.transaction():  # one commit for the batch
+            results = [_submit_item(request, services, item, parts) for item in items]
+        reply = {"type": "submitted", "tag": header.get("tag"), "results": results}
+        channels.send(channel_id, reply)
+    if buffer.pending > limit:
+        raise RequestError(413, _too_big(buffer.pending, limit, at_least=True))
 
 
 async def outputs(request: Request) -> Response:

@@ -14,7 +14,8 @@ back to asking for each execution; nothing is lost because the records are in th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from time import monotonic
 from typing import Any
 
@@ -41,6 +42,28 @@ class Channels:
 
     def __init__(self) -> None:
         self._channels: dict[str, _Channel] = {}
+        self._uplinks: set[asyncio.Task[Any]] = set()
+        self.closed = False
+
+    @contextlib.contextmanager
+    def uplink(self) -> Iterator[None]:
+        """Around an uplink's reading: ``close`` stops it (it raises CancelledError)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._uplinks.add(task)
+        try:
+            yield
+        finally:
+            self._uplinks.discard(task)
+
+    def close(self) -> None:
+        """The server is stopping: each stream ends once it has sent what waits for it,
+        and uplinks stop reading, so clients hear everything and no request is cut."""
+        self.closed = True
+        for channel in self._channels.values():
+            channel.wake.set()
+        for task in self._uplinks:
+            task.cancel()
 
     def __len__(self) -> int:
         return len(self._channels)
@@ -72,6 +95,8 @@ class Channels:
         try:
             yield encode({"type": "open"})
             while True:
+                if self.closed and not channel.frames:
+                    return  # the server is stopping, and the client has heard everything
                 await channel.wake.wait()
                 channel.wake.clear()
                 frames, channel.frames = channel.frames, []

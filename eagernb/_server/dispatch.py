@@ -118,8 +118,9 @@ class Dispatcher:
             for _ in range(lane.concurrency)
         ]
 
-    async def aclose(self) -> None:
-        """Stop: running executions end ``failed`` (the server is going away), workers stop."""
+    async def stop_work(self) -> None:
+        """Start nothing more, and end what runs ``failed`` (the server is going away); its
+        clients, still connected, hear each end. Idempotent."""
         self._closing = True
         for consumer in self._consumers:  # first, so nothing new starts
             consumer.cancel()
@@ -129,6 +130,11 @@ class Dispatcher:
             self._request_cancel(execution_id, task, SHUTDOWN)
         if running:
             await asyncio.wait([task for _, task in running])
+        self.channels.close()  # the ends just sent are the last frames
+
+    async def aclose(self) -> None:
+        """Stop: ``stop_work``, then the workers."""
+        await self.stop_work()
         for lane in self._lanes:
             await lane.engine.aclose()
 

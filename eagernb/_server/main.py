@@ -87,7 +87,7 @@ def serve(
             server.should_exit = True
 
         app = create_app(config, ready=ready, failed=failed)
-        server = uvicorn.Server(
+        server = _uvicorn_server()(
             uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
         )
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again for
@@ -106,6 +106,23 @@ def serve(
                     (data / SERVER_FILE).unlink()
         if failures:
             raise ServerStartFailed(str(failures[0]))
+
+
+def _uvicorn_server() -> type:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, which ends the running executions first when it stops, while
+        the clients following them are still connected, so they hear how each ended."""
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            state = getattr(self.config.app, "state", None)
+            services = getattr(state, "services", None)
+            if services is not None:
+                await services.dispatcher.stop_work()
+            await super().shutdown(sockets)
+
+    return Server
 
 
 def _engine_text(engine: str, workers: int, scheduler: str | None) -> str:
