@@ -199,13 +199,14 @@ def checked_value_payload(
         payload = Payload.of(dump_value(values))
     except Exception as exc:
         for name, value in values.items():
-            try:
-                dump_value(value)
-            except Exception as inner:
+            culprit = _culprit(value, name)
+            if culprit is not None:
+                where, part, inner = culprit
+                within = "" if part is value else f": its {where} ({_type_name(part)})"
                 raise PayloadError(
                     f"Input {name!r} of {owner} ({type(value).__name__}) cannot be sent to a "
-                    f"worker: {type(inner).__name__}: {inner}. Pass plain data (numbers, "
-                    "strings, lists, dicts, arrays, dataframes) instead."
+                    f"worker{within}: {type(inner).__name__}: {inner}. Pass plain data "
+                    "(numbers, strings, lists, dicts, arrays, dataframes) instead."
                 ) from inner
         raise PayloadError(f"The inputs of {owner} cannot be sent to a worker: {exc}") from exc
     if len(payload.data) > limit:
@@ -271,16 +272,45 @@ def _reachable_globals(
     return found
 
 
+def _culprit(value: Any, where: str, depth: int = 6) -> tuple[str, Any, Exception] | None:
+    """The innermost part of ``value`` that cannot be pickled, found through dict values,
+    list, tuple and set items and instance attributes: (``where`` + its path, it, the
+    error), or None if ``value`` pickles."""
+    try:
+        dump_value(value)
+    except Exception as exc:
+        found: tuple[str, Any, Exception] = (where, value, exc)
+    else:
+        return None
+    if depth == 0:
+        return found
+    parts: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        parts = [(f"{where}[{k!r}]", v) for k, v in list(value.items())[:1000]]
+    elif isinstance(value, (list, tuple)):
+        parts = [(f"{where}[{i}]", v) for i, v in enumerate(value[:1000])]
+    elif isinstance(value, (set, frozenset)):
+        parts = [(f"an item of {where}", v) for v in list(value)[:1000]]
+    elif isinstance(getattr(value, "__dict__", None), dict):
+        parts = [(f"{where}.{k}", v) for k, v in list(vars(value).items())[:1000]]
+    for path, part in parts:
+        inner = _culprit(part, path, depth - 1)
+        if inner is not None:
+            return inner
+    return found
+
+
 def _explain_unpicklable(entity: Entity, exc: Exception) -> PayloadError:
     for path, name, value in _reachable_globals(entity):
-        try:
-            dump_value(value)
-        except Exception as inner:
+        culprit = _culprit(value, name)
+        if culprit is not None:
+            where, part, inner = culprit
+            within = "" if part is value else f", whose {where} ({_type_name(part)})"
             return PayloadError(
                 f"{entity.kind.value.capitalize()} {entity.name!r} cannot be shipped to workers: "
-                f"it uses the global {name!r} ({_type_name(value)}), "
-                f"reached via {path}, which cannot be pickled ({type(inner).__name__}: {inner}). "
-                f"Create the {type(value).__name__} inside the task that needs it, or pass what it "
+                f"it uses the global {name!r} ({_type_name(value)}), reached via {path}"
+                f"{within}, which cannot be pickled ({type(inner).__name__}: {inner}). "
+                f"Create the {type(part).__name__} inside the task that needs it, or pass what it "
                 "needs as an input."
             )
     return PayloadError(

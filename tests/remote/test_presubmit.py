@@ -11,6 +11,26 @@ from eagernb._engines.payload import PayloadError, checked_entity_payload
 
 LOCK = threading.Lock()
 BIG = bytes(3_000_000)
+CONFIG = {"name": "db", "clients": [1, 2, {"db": threading.Lock()}]}
+
+
+class Settings:
+    def __init__(self) -> None:
+        self.retries = 3
+        self.guard = threading.RLock()
+
+
+SETTINGS = Settings()
+
+
+@task
+def configured(x: int) -> int:
+    return x + len(CONFIG)
+
+
+@task
+def set_up(x: int) -> int:
+    return x + SETTINGS.retries
 
 
 @task
@@ -40,6 +60,18 @@ def test_an_unpicklable_global_is_named_with_its_type_and_path() -> None:
     assert "inside the task" in message
 
 
+def test_an_unpicklable_part_of_a_global_is_named_by_its_path_within_it() -> None:
+    with pytest.raises(PayloadError) as caught:
+        checked_entity_payload(configured)
+    message = str(caught.value)
+    assert "global 'CONFIG' (dict)" in message
+    assert "whose CONFIG['clients'][2]['db'] (_thread.lock)" in message
+    assert "Create the lock inside the task" in message
+    with pytest.raises(PayloadError) as caught:
+        checked_entity_payload(set_up)
+    assert "whose SETTINGS.guard (_thread.RLock)" in str(caught.value)
+
+
 def test_an_oversized_payload_names_its_size_and_biggest_captures() -> None:
     with pytest.raises(PayloadError) as caught:
         checked_entity_payload(big, limit=1_000_000)
@@ -54,6 +86,8 @@ def test_an_unpicklable_input_is_named() -> None:
     remote._registered[("default", "development", checked_entity_payload(big).sha256)] = "v"
     with pytest.raises(PayloadError, match="Input 'x' of 'big'"):
         remote.execute("big", {"x": threading.Lock()})
+    with pytest.raises(PayloadError, match=r"its x\[1\]\._lock \(_thread\.lock\)"):
+        remote.execute("big", {"x": [1, threading.Condition(threading.Lock())]})
 
 
 def test_a_python_or_cloudpickle_clash_names_both_sides() -> None:
