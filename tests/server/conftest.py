@@ -113,6 +113,7 @@ class Server:
         self._close_pipes()
 
     def kill(self) -> None:
+        self.http.close()
         if self.proc.poll() is None:
             os.kill(self.pid, signal.SIGKILL)
         self.proc.wait(timeout=15)
