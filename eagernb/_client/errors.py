@@ -16,6 +16,7 @@ from .._core.errors import (
     TaskTimeoutError,
     WorkerLostError,
     aborted_error,
+    owner_of,
 )
 
 __all__ = ["ClientSecretError", "RemoteExecutionError", "RemoteRequestError", "rebuild_exception"]
@@ -89,13 +90,9 @@ def rebuild_exception(execution: Mapping[str, Any], pickled: bytes | None) -> Ba
 
 
 def _aborted(execution: Mapping[str, Any], exc: BaseException) -> Exception:
-    kind = _OWNERS.get(str(execution.get("kind")), "Execution")
-    error = aborted_error(f"{kind} {str(execution.get('name', '?'))!r}", exc)
+    error = aborted_error(owner_of(execution), exc)
     error.__cause__ = exc
     return error
-
-
-_OWNERS = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
 
 
 # Shown as ``eagernb.Name`` in tracebacks and reprs (the package exports them lazily).

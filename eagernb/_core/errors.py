@@ -49,6 +49,7 @@ __all__ = [
     "aborted_error",
     "as_eager_exception",
     "check_attempts",
+    "owner_of",
 ]
 
 
@@ -317,6 +318,14 @@ def as_eager_exception(exc: BaseException, name: str, execution_id: str) -> Eage
     if hasattr(wrapped, "add_note"):
         wrapped.add_note(f"Raised by {name!r} (execution {execution_id}).")
     return wrapped  # type: ignore[no-any-return]
+
+
+_OWNERS = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
+
+
+def owner_of(execution: Mapping[str, Any]) -> str:
+    """How messages name an execution record's entity: "Task 'add_one'"."""
+    return f"{_OWNERS.get(str(execution.get('kind')), 'Execution')} {execution.get('name', '?')!r}"
 
 
 def aborted_error(owner: str, exc: BaseException) -> TaskAbortedError:

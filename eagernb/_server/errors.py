@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.errors import TaskTimeoutError
+from .._core.errors import owner_of as owner
 from .engine import JobResult
 
 __all__ = [
@@ -39,7 +40,6 @@ SHUTDOWN = (
     "The server shut down while this execution was running; it was marked failed. "
     "Run it again once the server is back."
 )
-_OWNER = {"task": "Task", "workflow": "Workflow", "eager": "Eager workflow"}
 
 
 class RequestError(Exception):
@@ -50,11 +50,6 @@ class RequestError(Exception):
         self.status = status
         self.message = message
         self.headers = headers
-
-
-def owner(execution: dict[str, Any]) -> str:
-    """How messages name an execution's entity: "Task 'add_one'"."""
-    return f"{_OWNER.get(execution['kind'], 'Execution')} {execution['name']!r}"
 
 
 def failure(type_name: str, message: str) -> dict[str, Any]:
